@@ -1,0 +1,586 @@
+//! Resumable, length-driven HDLC stream splitter (PROTOCOL.md §2.3, §16.1, Appendix B.1).
+//!
+//! Feed it chunks of any size, split anywhere. It hands back every complete frame that passes
+//! its checks (format, addresses, length, HCS, closing flag, FCS) with its absolute stream
+//! offset, and an [`ErrorRecord`] for everything it skipped. A rejected candidate costs one
+//! byte: the hunt restarts one byte after the rejected opening flag, so a good frame hidden
+//! behind a false start is never lost. The closing flag of an accepted frame may open the next
+//! one, and runs of idle flags are ignored.
+//!
+//! Decisions depend only on the bytes, never on where a chunk boundary fell, so any chunking
+//! of a stream yields the same frames and records as feeding it whole (followed by
+//! [`FrameSplitter::finish`]). The buffer holds at most one incomplete candidate
+//! (< 2 KiB plus the bytes of one chunk being bridged), so memory is bounded.
+
+#[cfg(not(feature = "std"))]
+use alloc::vec::Vec;
+
+use super::frame::{check_fcs, Header, FLAG};
+use crate::error::{Error, ErrorKind, Layer};
+
+/// Largest number of buffered bytes appended at once to complete a pending candidate before
+/// the splitter switches back to scanning the caller's chunk in place.
+const BRIDGE: usize = 4096;
+
+/// Counters kept by the splitter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes fed.
+    pub bytes_in: u64,
+    /// Frames accepted.
+    pub frames_ok: u64,
+    /// Candidates rejected for a bad HCS or FCS.
+    pub frames_bad_checksum: u64,
+    /// Candidates rejected for anything else (length, address, missing closing flag,
+    /// truncated at the end of the stream).
+    pub frames_malformed: u64,
+    /// Bytes that are part of no accepted frame and are not idle flags.
+    pub bytes_skipped: u64,
+}
+
+/// What the splitter skipped and why: one record per rejected candidate, one per run of
+/// garbage outside every candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorRecord {
+    /// Absolute stream offset of the first byte concerned (the opening flag of a candidate).
+    pub offset: u64,
+    /// Bytes concerned: a candidate's claimed size including both flags (clipped to what the
+    /// stream held), or the length of a garbage run.
+    pub length: u64,
+    /// The error; its `offset` is relative to `self.offset` (e.g. where the FCS sits).
+    pub error: Error,
+}
+
+impl ErrorRecord {
+    /// Layer name (`"hdlc"`, `"stream"`).
+    pub fn layer(&self) -> &'static str {
+        self.error.layer.name()
+    }
+
+    /// Stable kind name (`"bad_fcs"`, `"garbage"`, ...).
+    pub fn kind(&self) -> &'static str {
+        self.error.kind_name()
+    }
+}
+
+#[cfg(feature = "std")]
+impl core::fmt::Display for ErrorRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let at = self.offset.saturating_add(self.error.offset as u64);
+        let mut e = self.error;
+        e.offset = usize::try_from(at).unwrap_or(usize::MAX);
+        write!(
+            f,
+            "{e} (record at stream offset {}, {} bytes)",
+            self.offset, self.length
+        )
+    }
+}
+
+/// A frame found in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSpan<'a> {
+    /// Absolute stream offset of the opening flag.
+    pub offset: u64,
+    /// The frame with both flags (`7E … 7E`).
+    pub bytes: &'a [u8],
+    /// Its checked header.
+    pub header: Header,
+}
+
+impl<'a> FrameSpan<'a> {
+    /// The bytes between the flags.
+    pub fn inner(&self) -> &'a [u8] {
+        self.bytes
+            .get(1..self.bytes.len().saturating_sub(1))
+            .unwrap_or(&[])
+    }
+
+    /// The information field.
+    pub fn information(&self) -> &'a [u8] {
+        let inner = self.inner();
+        inner
+            .get(self.header.info_offset()..inner.len().saturating_sub(2))
+            .unwrap_or(&[])
+    }
+}
+
+/// An event of the splitter, in stream order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A valid frame.
+    Frame(FrameSpan<'a>),
+    /// Something was skipped.
+    Error(ErrorRecord),
+}
+
+enum Candidate {
+    /// Not enough bytes to decide.
+    NeedMore { needed: usize },
+    /// `7E 7E`: an idle (or shared) flag.
+    Idle,
+    /// A flag followed by something that is not an HDLC format field.
+    NotAFrame,
+    /// A valid frame of `len` bytes between the flags.
+    Good(Header, usize),
+    /// A rejected candidate; `span` is the claimed size including both flags.
+    Bad(Error, usize),
+}
+
+/// Length-driven HDLC splitter over a byte stream. See the module documentation.
+#[derive(Debug, Clone, Default)]
+pub struct FrameSplitter {
+    buf: Vec<u8>,
+    /// Absolute stream offset of `buf[0]` (or of the next byte, when `buf` is empty).
+    base: u64,
+    stats: Stats,
+    /// Unreported garbage run `[start, end)`.
+    garbage: Option<(u64, u64)>,
+    /// End of the claimed span of the last rejected candidate: skipped bytes before it are
+    /// already explained by that candidate's record.
+    covered_until: u64,
+    /// Offset of the closing flag of the last accepted frame.
+    closing_flag_at: Option<u64>,
+}
+
+impl FrameSplitter {
+    /// A splitter at stream offset 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Absolute offset of the next byte to be fed.
+    pub fn position(&self) -> u64 {
+        self.stats.bytes_in
+    }
+
+    /// Bytes held back because they may be the start of a frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Feeds a chunk; calls `sink` for every frame and error record it completes, in order.
+    pub fn push<F: FnMut(Event<'_>)>(&mut self, chunk: &[u8], mut sink: F) {
+        self.stats.bytes_in += chunk.len() as u64;
+        let mut rest = chunk;
+        // Bridge a pending partial candidate with the start of this chunk.
+        while !self.buf.is_empty() && !rest.is_empty() {
+            let take = rest.len().min(BRIDGE);
+            let (head, tail) = rest.split_at(take);
+            let old_len = self.buf.len();
+            self.buf.extend_from_slice(head);
+            let buf = core::mem::take(&mut self.buf);
+            let consumed = self.scan(&buf, false, &mut sink);
+            self.buf = buf;
+            if consumed >= old_len {
+                // Everything that was buffered before is resolved: continue in place from the
+                // first unconsumed byte of this chunk.
+                let from = consumed - old_len;
+                self.buf.clear();
+                self.base += consumed as u64;
+                rest = chunk.get(chunk.len() - rest.len() + from..).unwrap_or(&[]);
+                break;
+            }
+            self.buf.drain(..consumed);
+            self.base += consumed as u64;
+            rest = tail;
+        }
+        if self.buf.is_empty() && !rest.is_empty() {
+            let consumed = self.scan(rest, false, &mut sink);
+            self.base += consumed as u64;
+            self.buf
+                .extend_from_slice(rest.get(consumed..).unwrap_or(&[]));
+        }
+    }
+
+    /// Ends the stream: whatever is still buffered is resolved (frames that complete within it
+    /// are returned, an unfinished candidate becomes a `truncated` record, trailing garbage is
+    /// reported). The splitter can be fed again afterwards; offsets continue.
+    pub fn finish<F: FnMut(Event<'_>)>(&mut self, mut sink: F) {
+        let buf = core::mem::take(&mut self.buf);
+        let consumed = self.scan(&buf, true, &mut sink);
+        self.base += consumed as u64;
+        let end = self.base;
+        self.flush_garbage(end, &mut sink);
+        self.buf = buf;
+        self.buf.clear();
+    }
+
+    /// Convenience: splits a complete byte string, returning frames' offsets and records.
+    #[cfg(feature = "std")]
+    pub fn split_all(data: &[u8]) -> (Vec<(u64, usize)>, Vec<ErrorRecord>, Stats) {
+        let mut s = FrameSplitter::new();
+        let mut frames = Vec::new();
+        let mut errors = Vec::new();
+        let mut on = |e: Event<'_>| match e {
+            Event::Frame(f) => frames.push((f.offset, f.bytes.len())),
+            Event::Error(r) => errors.push(r),
+        };
+        s.push(data, &mut on);
+        s.finish(&mut on);
+        (frames, errors, s.stats)
+    }
+
+    /// Scans `data` (which starts at `self.base`) and returns how many bytes are resolved.
+    fn scan<F: FnMut(Event<'_>)>(&mut self, data: &[u8], last: bool, sink: &mut F) -> usize {
+        let base = self.base;
+        let mut i = 0usize;
+        while i < data.len() {
+            let tail = data.get(i..).unwrap_or(&[]);
+            if tail.first() != Some(&FLAG) {
+                let j = tail
+                    .iter()
+                    .position(|&b| b == FLAG)
+                    .map_or(data.len(), |k| i + k);
+                self.skip(base + i as u64, base + j as u64, sink);
+                i = j;
+                continue;
+            }
+            let at = base + i as u64;
+            match classify(tail) {
+                Candidate::NeedMore { .. } if tail.len() < 2 && last => {
+                    // a lone flag at the very end opens nothing
+                    if self.closing_flag_at != Some(at) {
+                        self.skip(at, at + 1, sink);
+                    }
+                    i += 1;
+                }
+                Candidate::NeedMore { needed } => {
+                    if !last {
+                        return i;
+                    }
+                    let err = Error::new(
+                        Layer::Hdlc,
+                        0,
+                        ErrorKind::Truncated {
+                            needed,
+                            available: tail.len(),
+                        },
+                    );
+                    self.reject(at, tail.len(), err, sink);
+                    i += 1;
+                }
+                Candidate::Idle => {
+                    self.flush_garbage(at, sink);
+                    i += 1;
+                }
+                Candidate::NotAFrame => {
+                    if self.closing_flag_at != Some(at) {
+                        self.skip(at, at + 1, sink);
+                    }
+                    i += 1;
+                }
+                Candidate::Good(header, len) => {
+                    self.flush_garbage(at, sink);
+                    let bytes = tail.get(..len + 2).unwrap_or(&[]);
+                    self.stats.frames_ok += 1;
+                    sink(Event::Frame(FrameSpan {
+                        offset: at,
+                        bytes,
+                        header,
+                    }));
+                    // keep the closing flag: it may open the next frame
+                    i += len + 1;
+                    self.closing_flag_at = Some(base + i as u64);
+                }
+                Candidate::Bad(err, span) => {
+                    self.reject(at, span.min(tail.len()), err, sink);
+                    i += 1;
+                }
+            }
+        }
+        data.len()
+    }
+
+    fn reject<F: FnMut(Event<'_>)>(&mut self, at: u64, span: usize, err: Error, sink: &mut F) {
+        self.flush_garbage(at, sink);
+        match err.kind {
+            ErrorKind::Checksum { .. } => self.stats.frames_bad_checksum += 1,
+            _ => self.stats.frames_malformed += 1,
+        }
+        sink(Event::Error(ErrorRecord {
+            offset: at,
+            length: span as u64,
+            error: err,
+        }));
+        self.covered_until = self.covered_until.max(at + span as u64);
+        // The opening flag itself is skipped unless it closed the previous frame.
+        if self.closing_flag_at != Some(at) {
+            self.stats.bytes_skipped += 1;
+        }
+    }
+
+    /// Marks `[from, to)` as skipped; the part not explained by a rejected candidate joins the
+    /// current garbage run.
+    fn skip<F: FnMut(Event<'_>)>(&mut self, from: u64, to: u64, sink: &mut F) {
+        self.stats.bytes_skipped += to - from;
+        let start = from.max(self.covered_until);
+        if start >= to {
+            return;
+        }
+        match self.garbage {
+            Some((s, e)) if e == start => self.garbage = Some((s, to)),
+            _ => {
+                self.flush_garbage(start, sink);
+                self.garbage = Some((start, to));
+            }
+        }
+    }
+
+    fn flush_garbage<F: FnMut(Event<'_>)>(&mut self, _at: u64, sink: &mut F) {
+        if let Some((s, e)) = self.garbage.take() {
+            sink(Event::Error(ErrorRecord {
+                offset: s,
+                length: e - s,
+                error: Error::new(Layer::Stream, 0, ErrorKind::Garbage),
+            }));
+        }
+    }
+}
+
+/// Decides what the flag at `d[0]` starts.
+fn classify(d: &[u8]) -> Candidate {
+    let Some(&b1) = d.get(1) else {
+        return Candidate::NeedMore { needed: 2 };
+    };
+    if b1 == FLAG {
+        return Candidate::Idle;
+    }
+    if b1 >> 4 != 0xA {
+        return Candidate::NotAFrame;
+    }
+    let inner = d.get(1..).unwrap_or(&[]);
+    let claimed = match inner {
+        [hi, lo, ..] => (usize::from(hi & 0x07) << 8 | usize::from(*lo)) + 2,
+        _ => return Candidate::NeedMore { needed: 3 },
+    };
+    let header = match Header::parse(inner) {
+        Ok(h) => h,
+        Err(e) => {
+            return match e.kind {
+                ErrorKind::Truncated { .. } => Candidate::NeedMore { needed: claimed },
+                // The header is not credible, so neither is its length: the record covers
+                // only the bytes examined up to the failure.
+                _ => {
+                    let e = e.add_offset(1);
+                    Candidate::Bad(e, claimed.min(e.offset + 2))
+                }
+            };
+        }
+    };
+    let len = usize::from(header.length);
+    let Some(&closing) = d.get(len + 1) else {
+        return Candidate::NeedMore { needed: len + 2 };
+    };
+    if closing != FLAG {
+        return Candidate::Bad(
+            Error::new(
+                Layer::Hdlc,
+                len + 1,
+                ErrorKind::MissingClosingFlag { found: closing },
+            ),
+            len + 2,
+        );
+    }
+    match check_fcs(inner, len) {
+        Ok(()) => Candidate::Good(header, len),
+        Err(e) => Candidate::Bad(e.add_offset(1), len + 2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hdlc::frame::emit;
+    use proptest::prelude::*;
+
+    fn frame(n: u8, len: usize) -> Vec<u8> {
+        let info: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(n) ^ 0x7E).collect();
+        emit(&[0x41], &[0x08, 0x83], 0x13, false, &info)
+    }
+
+    fn run_chunked(data: &[u8], cuts: &[usize]) -> (Vec<(u64, Vec<u8>)>, Vec<ErrorRecord>, Stats) {
+        let mut s = FrameSplitter::new();
+        let mut frames = Vec::new();
+        let mut errors = Vec::new();
+        let mut on = |e: Event<'_>| match e {
+            Event::Frame(f) => frames.push((f.offset, f.bytes.to_vec())),
+            Event::Error(r) => errors.push(r),
+        };
+        let mut pos = 0;
+        for &c in cuts {
+            let end = (pos + c).min(data.len());
+            s.push(&data[pos..end], &mut on);
+            pos = end;
+        }
+        s.push(&data[pos..], &mut on);
+        s.finish(&mut on);
+        (frames, errors, s.stats())
+    }
+
+    #[test]
+    fn back_to_back_shared_and_idle_flags() {
+        let a = frame(1, 30);
+        let b = frame(2, 40);
+        let c = frame(3, 10);
+        // a, then b sharing a's closing flag, then three idle flags, then c
+        let mut s = a.clone();
+        s.extend_from_slice(&b[1..]);
+        s.extend_from_slice(&[0x7E, 0x7E, 0x7E]);
+        s.extend_from_slice(&c);
+        let (frames, errors, stats) = run_chunked(&s, &[]);
+        assert_eq!(frames.len(), 3, "{errors:?}");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(frames[0].0, 0);
+        assert_eq!(frames[1].0, a.len() as u64 - 1);
+        assert_eq!(frames[1].1, b);
+        assert_eq!(frames[2].1, c);
+        assert_eq!(stats.bytes_skipped, 0);
+    }
+
+    #[test]
+    fn flag_bytes_inside_payload_do_not_split() {
+        // Kaifa list 1 with 0x7E inside the value (amshan test vector, 5502 W).
+        let f = hex(
+            "7ea027010201105a87e6e7000f40000000090c07e4020f06011922ff8000000201060000157eea5e7e",
+        );
+        let (frames, errors, _) = run_chunked(&f, &[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].1.len(), 41);
+    }
+
+    #[test]
+    fn garbage_and_false_start_lose_nothing() {
+        let a = frame(1, 50);
+        let b = frame(2, 60);
+        let mut s = vec![0x00, 0x11, 0x7E, 0xA7, 0xFF, 0x22]; // false start claiming 2047 bytes
+        s.extend_from_slice(&a);
+        s.extend_from_slice(&[0x33, 0x44]);
+        s.extend_from_slice(&b);
+        s.extend_from_slice(&[0x7E, 0xA0]); // truncated tail
+        let (frames, errors, stats) = run_chunked(&s, &[]);
+        assert_eq!(frames.len(), 2, "{errors:?}");
+        assert_eq!(frames[0].1, a);
+        assert_eq!(frames[1].1, b);
+        let kinds: Vec<_> = errors.iter().map(|e| (e.offset, e.kind())).collect();
+        // false start rejected on its header; the bytes before it are garbage; the ones between
+        // the frames are garbage; the tail is truncated.
+        assert_eq!(kinds[0], (0, "garbage"));
+        assert_eq!(kinds[1], (2, "bad_address"));
+        let tail_at = (s.len() - 2) as u64;
+        assert!(kinds.contains(&(tail_at, "truncated")), "{kinds:?}");
+        assert!(kinds
+            .iter()
+            .any(|&(o, k)| k == "garbage" && o == 6 + a.len() as u64));
+        assert_eq!(stats.frames_ok, 2);
+        assert_eq!(
+            stats.bytes_skipped,
+            (s.len() - a.len() - b.len()) as u64,
+            "every byte outside the frames is skipped"
+        );
+    }
+
+    #[test]
+    fn bad_fcs_is_reported_with_offset_and_next_frame_kept() {
+        let mut a = frame(1, 80);
+        let b = frame(2, 20);
+        a[50] ^= 0x01;
+        let mut s = a.clone();
+        s.extend_from_slice(&b);
+        let (frames, errors, stats) = run_chunked(&s, &[]);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0, a.len() as u64);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].offset, 0);
+        assert_eq!(errors[0].kind(), "bad_fcs");
+        assert_eq!(errors[0].length, a.len() as u64);
+        assert_eq!(errors[0].error.offset, a.len() - 3);
+        assert_eq!(stats.frames_bad_checksum, 1);
+    }
+
+    #[test]
+    fn missing_closing_flag() {
+        let mut a = frame(1, 20);
+        let last = a.len() - 1;
+        a[last] = 0x00;
+        let b = frame(2, 20);
+        let mut s = a.clone();
+        s.extend_from_slice(&b);
+        let (frames, errors, _) = run_chunked(&s, &[]);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(errors[0].kind(), "missing_closing_flag");
+    }
+
+    #[test]
+    fn one_byte_chunks_equal_whole() {
+        let mut s = vec![0x7E, 0x7E, 0x01];
+        for n in 0..20u8 {
+            let mut f = frame(n, 10 + usize::from(n) * 13);
+            if n % 5 == 3 {
+                f[12] ^= 0x40;
+            }
+            s.extend_from_slice(&f);
+            s.extend_from_slice(&[0x7E, 0xA1, n]);
+        }
+        let whole = run_chunked(&s, &[]);
+        let ones = run_chunked(&s, &vec![1; s.len()]);
+        assert_eq!(whole, ones);
+        assert_eq!(whole.0.len(), 16);
+    }
+
+    #[test]
+    fn pending_is_bounded() {
+        let mut s = FrameSplitter::new();
+        let junk: Vec<u8> = (0..100_000u32)
+            .map(|i| [0x7E, 0xA7, 0xFF, 0x13][(i % 4) as usize])
+            .collect();
+        for c in junk.chunks(777) {
+            s.push(c, |_| {});
+            assert!(s.pending() <= 2049 + BRIDGE, "{}", s.pending());
+        }
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn chunking_never_changes_the_result(
+            seed in proptest::collection::vec((any::<u8>(), 0usize..200, any::<bool>()), 1..12),
+            garbage in proptest::collection::vec(any::<u8>(), 0..40),
+            cuts in proptest::collection::vec(1usize..300, 0..40),
+        ) {
+            let mut s = Vec::new();
+            for (k, (n, len, corrupt)) in seed.iter().enumerate() {
+                let mut f = frame(*n, *len);
+                if *corrupt { let m = f.len() / 2; f[m] ^= 0x08; }
+                s.extend_from_slice(&f);
+                if k % 2 == 0 { s.extend_from_slice(&garbage); }
+            }
+            let whole = run_chunked(&s, &[]);
+            let chunked = run_chunked(&s, &cuts);
+            prop_assert_eq!(&whole, &chunked);
+            let good = seed.iter().filter(|t| !t.2).count();
+            prop_assert!(whole.0.len() >= good);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            let (frames, errors, stats) = FrameSplitter::split_all(&data);
+            prop_assert_eq!(stats.frames_ok as usize, frames.len());
+            prop_assert!(stats.bytes_skipped <= data.len() as u64);
+            let _ = errors;
+        }
+    }
+}
