@@ -4,7 +4,9 @@
 //! (HAN): HDLC frames (IEC 62056-46) carrying DLMS/COSEM data-notifications.
 //!
 //! Layers, bottom up: [`crc`] (CRC-16/X.25), [`hdlc`] (zero-copy frame view and a resumable,
-//! length-driven stream splitter). Every decoder returns a precise [`Error`] (layer, byte offset,
+//! length-driven stream splitter), [`dlms`] (LLC, data-notification, A-XDR, COSEM date-time),
+//! [`obis`] (the single OBIS table), [`meters`] (vendor mapping) and [`decode`] (the
+//! [`decode_frame`] and [`Decoder`] façade). Every decoder returns a precise [`Error`] (layer, byte offset,
 //! what was expected) instead of panicking, and bounds its work by the size of its input.
 //!
 //! ```
@@ -26,10 +28,19 @@
 extern crate alloc;
 
 pub mod crc;
+pub mod cursor;
+pub mod decode;
+pub mod dlms;
 pub mod error;
 pub mod hdlc;
+pub mod meters;
+pub mod obis;
+pub mod telegram;
 
 #[cfg(feature = "python")]
 mod python;
 
+pub use decode::{decode_frame, Decoder, DecoderEvent, Stats};
 pub use error::{CheckField, Error, ErrorKind, Layer, Result};
+pub use obis::{Obis, Quantity};
+pub use telegram::{CosemObject, Data, Manufacturer, ScalerSource, Telegram};

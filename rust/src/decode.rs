@@ -1,0 +1,211 @@
+//! The façade: [`decode_frame`] (strict, one frame) and [`Decoder`] (lax, a byte stream).
+//!
+//! ```text
+//! bytes ─ FrameSplitter ─ HDLC frame ─ LLC ─ data-notification ─ A-XDR nodes ─ meters::map ─ Telegram
+//! ```
+
+#[cfg(not(feature = "std"))]
+use alloc::vec::Vec;
+
+use crate::dlms::apdu::{strip_llc, DataNotification};
+use crate::dlms::axdr::{decode_into, Node};
+use crate::error::{Error, ErrorKind, Layer, Result};
+use crate::hdlc::{ErrorRecord, Event, FrameSplitter, HdlcFrame, Stats as SplitStats};
+use crate::meters::{map, LinkHints};
+use crate::telegram::Telegram;
+
+/// Reuses a node buffer's allocation for another lifetime (in-place collect of an empty
+/// iterator; no unsafe code).
+fn recycle<'b>(mut v: Vec<Node<'_>>) -> Vec<Node<'b>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+/// Decodes an information field (LLC + APDU, or a bare APDU) into a telegram.
+/// Error offsets are relative to `info`.
+fn decode_information<'a>(
+    info: &'a [u8],
+    hints: LinkHints<'_>,
+    nodes: &mut Vec<Node<'a>>,
+) -> Result<Telegram> {
+    let (apdu, llc_len) = strip_llc(info)?;
+    let n = DataNotification::parse(apdu).map_err(|e| e.add_offset(llc_len))?;
+    let body_at = llc_len + n.body_offset;
+    nodes.clear();
+    decode_into(n.body, nodes).map_err(|e| e.add_offset(body_at))?;
+    map(&n, nodes, hints).map_err(|e| e.add_offset(body_at))
+}
+
+/// Decodes one complete link frame, strictly: an HDLC frame with flags (`7E … 7E`) or without
+/// them (`A0 …`), or a bare LLC PDU (`E6 E7 00 …`) or APDU (`0F …`).
+///
+/// # Errors
+/// The first problem found, at any layer, with its offset in `data`.
+pub fn decode_frame(data: &[u8]) -> Result<Telegram> {
+    let mut nodes = Vec::new();
+    match data.first() {
+        Some(0x7E) => {
+            let f = HdlcFrame::from_flagged(data)?;
+            let (dest, src) = (f.dest_addr(), f.src_addr());
+            if f.segmented() {
+                return Err(Error::new(
+                    Layer::Hdlc,
+                    1,
+                    ErrorKind::Malformed("segmented HDLC frames need reassembly (not yet supported)"),
+                ));
+            }
+            let hints = LinkHints {
+                dest: dest.bytes(),
+                src: src.bytes(),
+            };
+            let info_at = 1 + f.header().info_offset();
+            decode_information(f.information_slice(), hints, &mut nodes)
+                .map_err(|e| e.add_offset(info_at))
+        }
+        Some(b) if b >> 4 == 0xA => {
+            let f = HdlcFrame::new_checked(data)?;
+            let (dest, src) = (f.dest_addr(), f.src_addr());
+            let hints = LinkHints {
+                dest: dest.bytes(),
+                src: src.bytes(),
+            };
+            let info_at = f.header().info_offset();
+            let info = data
+                .get(info_at..data.len().saturating_sub(2))
+                .unwrap_or(&[]);
+            decode_information(info, hints, &mut nodes).map_err(|e| e.add_offset(info_at))
+        }
+        Some(_) => decode_information(data, LinkHints::default(), &mut nodes),
+        None => Err(Error::new(
+            Layer::Hdlc,
+            0,
+            ErrorKind::Truncated {
+                needed: 1,
+                available: 0,
+            },
+        )),
+    }
+}
+
+/// Counters of a [`Decoder`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Framing counters.
+    pub split: SplitStats,
+    /// Telegrams decoded.
+    pub telegrams: u64,
+    /// Valid frames whose content could not be decoded (each has an error record).
+    pub frames_undecodable: u64,
+}
+
+/// An event of the stream decoder, in stream order.
+#[derive(Debug)]
+pub enum DecoderEvent<'a> {
+    /// A decoded telegram, with the frame's stream offset and bytes (flags included).
+    Telegram {
+        /// The telegram.
+        telegram: Telegram,
+        /// Stream offset of the frame's opening flag.
+        offset: u64,
+        /// The frame bytes.
+        raw: &'a [u8],
+    },
+    /// Something skipped or undecodable.
+    Error(ErrorRecord),
+}
+
+/// Sans-IO stream decoder: push bytes, get telegrams and error records. Lax: bad input is
+/// skipped, counted and recorded; every good frame around it is kept.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    splitter: FrameSplitter,
+    scratch: Vec<Node<'static>>,
+    telegrams: u64,
+    undecodable: u64,
+}
+
+impl Decoder {
+    /// A decoder at stream offset 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            split: self.splitter.stats(),
+            telegrams: self.telegrams,
+            frames_undecodable: self.undecodable,
+        }
+    }
+
+    /// Bytes held back because they may start a frame.
+    pub fn pending(&self) -> usize {
+        self.splitter.pending()
+    }
+
+    /// Feeds a chunk of any size; `sink` receives telegrams and error records in stream order.
+    pub fn push<F: FnMut(DecoderEvent<'_>)>(&mut self, chunk: &[u8], sink: F) {
+        self.run(Some(chunk), sink);
+    }
+
+    /// Ends the stream (see [`FrameSplitter::finish`]).
+    pub fn finish<F: FnMut(DecoderEvent<'_>)>(&mut self, sink: F) {
+        self.run(None, sink);
+    }
+
+    fn run<F: FnMut(DecoderEvent<'_>)>(&mut self, chunk: Option<&[u8]>, mut sink: F) {
+        let mut scratch = recycle(core::mem::take(&mut self.scratch));
+        let mut telegrams = 0u64;
+        let mut undecodable = 0u64;
+        let mut on_event = |ev: Event<'_>| match ev {
+            Event::Frame(f) => {
+                let mut nodes = recycle(core::mem::take(&mut scratch));
+                let hints = LinkHints {
+                    dest: f.header.dest.bytes(),
+                    src: f.header.src.bytes(),
+                };
+                let info_at = 1 + f.header.info_offset();
+                let result = if f.header.segmented {
+                    Err(Error::new(
+                        Layer::Hdlc,
+                        1,
+                        ErrorKind::Malformed(
+                            "segmented HDLC frames need reassembly (not yet supported)",
+                        ),
+                    ))
+                } else {
+                    decode_information(f.information(), hints, &mut nodes)
+                        .map_err(|e| e.add_offset(info_at))
+                };
+                scratch = recycle(nodes);
+                match result {
+                    Ok(telegram) => {
+                        telegrams += 1;
+                        sink(DecoderEvent::Telegram {
+                            telegram,
+                            offset: f.offset,
+                            raw: f.bytes,
+                        });
+                    }
+                    Err(error) => {
+                        undecodable += 1;
+                        sink(DecoderEvent::Error(ErrorRecord {
+                            offset: f.offset,
+                            length: f.bytes.len() as u64,
+                            error,
+                        }));
+                    }
+                }
+            }
+            Event::Error(r) => sink(DecoderEvent::Error(r)),
+        };
+        match chunk {
+            Some(c) => self.splitter.push(c, &mut on_event),
+            None => self.splitter.finish(&mut on_event),
+        }
+        self.telegrams += telegrams;
+        self.undecodable += undecodable;
+        self.scratch = recycle(scratch);
+    }
+}

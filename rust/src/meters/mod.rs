@@ -1,0 +1,425 @@
+//! Vendor mapping: decoded A-XDR nodes → a [`Telegram`] of named, scaled objects
+//! (PROTOCOL.md §7, §8, §16.2–§16.4).
+//!
+//! Detection uses only the frame at hand (never what came before): the list identifier, the
+//! HDLC addresses, the date-time encoding and the body's shape.
+//!
+//! * **Self-describing pushes** (Aidon, L&G Embriq, Kamstrup, Swedish Kaifa OBIS variant, any
+//!   unknown OBIS-coded meter) go through one generic extractor: an `octet-string(6)` that looks
+//!   like OBIS, followed by a value and optionally a `{int8 scaler, enum unit}` structure, is an
+//!   object; null-data placeholders (Kamstrup 1-phase) are skipped.
+//! * **Kaifa's positional lists** carry no OBIS codes; the element count picks the list.
+//! * Scalers from the payload win; vendor defaults apply only to objects sent without one.
+
+#[cfg(not(feature = "std"))]
+use alloc::{string::String, vec::Vec};
+
+use crate::dlms::apdu::{DataNotification, DateTimeForm};
+use crate::dlms::axdr::{Node, Value};
+use crate::dlms::datetime::CosemDateTime;
+use crate::error::{Error, ErrorKind, Layer, Result};
+use crate::obis::{Obis, Quantity};
+use crate::telegram::{CosemObject, Data, Manufacturer, ScalerSource, Telegram};
+
+/// What the link layer says about the sender, when there was a link layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkHints<'a> {
+    /// HDLC destination address bytes.
+    pub dest: &'a [u8],
+    /// HDLC source address bytes.
+    pub src: &'a [u8],
+}
+
+impl LinkHints<'_> {
+    fn manufacturer(&self) -> Option<Manufacturer> {
+        match (self.dest, self.src) {
+            ([0x41], [0x08, 0x83]) => Some(Manufacturer::Aidon),
+            ([0x01], [0x02, 0x01] | [0x00, 0x01]) => Some(Manufacturer::Kaifa),
+            ([0x2B], [0x21]) => Some(Manufacturer::Kamstrup),
+            _ => None,
+        }
+    }
+}
+
+/// Kaifa positional layouts (PROTOCOL.md §8.2, Appendix B.6).
+const KAIFA_3P: [Quantity; 18] = [
+    Quantity::ListId,
+    Quantity::MeterId,
+    Quantity::MeterType,
+    Quantity::ActivePowerImport,
+    Quantity::ActivePowerExport,
+    Quantity::ReactivePowerImport,
+    Quantity::ReactivePowerExport,
+    Quantity::CurrentL1,
+    Quantity::CurrentL2,
+    Quantity::CurrentL3,
+    Quantity::VoltageL1,
+    Quantity::VoltageL2,
+    Quantity::VoltageL3,
+    Quantity::MeterTime,
+    Quantity::ActiveEnergyImport,
+    Quantity::ActiveEnergyExport,
+    Quantity::ReactiveEnergyImport,
+    Quantity::ReactiveEnergyExport,
+];
+const KAIFA_1P: [Quantity; 14] = [
+    Quantity::ListId,
+    Quantity::MeterId,
+    Quantity::MeterType,
+    Quantity::ActivePowerImport,
+    Quantity::ActivePowerExport,
+    Quantity::ReactivePowerImport,
+    Quantity::ReactivePowerExport,
+    Quantity::CurrentL1,
+    Quantity::VoltageL1,
+    Quantity::MeterTime,
+    Quantity::ActiveEnergyImport,
+    Quantity::ActiveEnergyExport,
+    Quantity::ReactiveEnergyImport,
+    Quantity::ReactiveEnergyExport,
+];
+
+/// Vendor implicit scaling for objects sent without a scaler-unit (PROTOCOL.md §16.4).
+fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
+    use Quantity as Q;
+    let current = matches!(
+        q,
+        Q::CurrentL1 | Q::CurrentL2 | Q::CurrentL3 | Q::CurrentNeutral
+    );
+    let voltage = matches!(q, Q::VoltageL1 | Q::VoltageL2 | Q::VoltageL3);
+    let energy = matches!(
+        q,
+        Q::ActiveEnergyImport
+            | Q::ActiveEnergyExport
+            | Q::ReactiveEnergyImport
+            | Q::ReactiveEnergyExport
+    );
+    let power = matches!(
+        q,
+        Q::ActivePowerImport | Q::ActivePowerExport | Q::ReactivePowerImport | Q::ReactivePowerExport
+    );
+    match m? {
+        // W, var, mA, 0.1 V, Wh (community-verified; the KFM_001 sheet disagrees, §8.2)
+        Manufacturer::Kaifa if current => Some(-3),
+        Manufacturer::Kaifa if voltage => Some(-1),
+        Manufacturer::Kaifa if energy || power => Some(0),
+        // W, var, 0.01 A, 1 V, 10 Wh (Kamstrup HAN-NVE rev 3.1)
+        Manufacturer::Kamstrup if current => Some(-2),
+        Manufacturer::Kamstrup if voltage || power => Some(0),
+        Manufacturer::Kamstrup if energy => Some(1),
+        _ => None,
+    }
+}
+
+/// DLMS unit code of a quantity's SI unit.
+fn unit_code(q: Quantity) -> Option<u8> {
+    Some(match q.unit() {
+        "W" => 27,
+        "var" => 29,
+        "Wh" => 30,
+        "varh" => 32,
+        "A" => 33,
+        "V" => 35,
+        "Hz" => 44,
+        _ => return None,
+    })
+}
+
+fn text(b: &[u8]) -> String {
+    let end = b
+        .iter()
+        .rposition(|&c| c != 0 && c != b' ')
+        .map_or(0, |i| i + 1);
+    String::from_utf8_lossy(b.get(..end).unwrap_or(&[])).into_owned()
+}
+
+fn data_of(v: &Value<'_>, kind_hint: Option<Quantity>) -> Data {
+    use crate::obis::FieldKind;
+    let hint = kind_hint.map(|q| q.def().kind);
+    match *v {
+        Value::Null | Value::DontCare => Data::Null,
+        Value::Boolean(b) => Data::Bool(b),
+        Value::I8(x) => Data::Int(i64::from(x)),
+        Value::I16(x) => Data::Int(i64::from(x)),
+        Value::I32(x) => Data::Int(i64::from(x)),
+        Value::I64(x) => Data::Int(x),
+        Value::U8(x) | Value::Enum(x) => Data::UInt(u64::from(x)),
+        Value::U16(x) => Data::UInt(u64::from(x)),
+        Value::U32(x) => Data::UInt(u64::from(x)),
+        Value::U64(x) => Data::UInt(x),
+        Value::F32(x) => Data::Float(f64::from(x)),
+        Value::F64(x) => Data::Float(x),
+        Value::VisibleString(s) | Value::Utf8String(s) => Data::Text(text(s)),
+        Value::OctetString(s) => match hint {
+            Some(FieldKind::Text) => Data::Text(text(s)),
+            Some(FieldKind::DateTime) => match CosemDateTime::parse(s) {
+                Ok(t) if s.len() == 12 => Data::DateTime(t),
+                _ => Data::Bytes(s.to_vec()),
+            },
+            _ => Data::Bytes(s.to_vec()),
+        },
+        Value::DateTime(s) => match CosemDateTime::parse(s) {
+            Ok(t) => Data::DateTime(t),
+            Err(_) => Data::Bytes(s.to_vec()),
+        },
+        Value::BitString { bytes, .. } => Data::Bytes(bytes.to_vec()),
+        Value::Bcd(s) | Value::Date(s) | Value::Time(s) => Data::Bytes(s.to_vec()),
+        Value::CompactArray { contents, .. } => Data::Bytes(contents.to_vec()),
+        Value::Array(_) | Value::Structure(_) => Data::Null,
+    }
+}
+
+fn value_at<'n, 'a>(nodes: &'n [Node<'a>], i: usize) -> Option<&'n Value<'a>> {
+    nodes.get(i).map(|n| &n.value)
+}
+
+fn next_sibling(nodes: &[Node<'_>], i: usize) -> usize {
+    nodes.get(i).map_or(usize::MAX, |n| n.end as usize)
+}
+
+/// An `{int8, enum}` scaler-unit structure at `i`?
+fn scaler_unit(nodes: &[Node<'_>], i: usize) -> Option<(i8, u8)> {
+    match (
+        value_at(nodes, i),
+        value_at(nodes, i + 1),
+        value_at(nodes, i + 2),
+    ) {
+        (Some(Value::Structure(2)), Some(Value::I8(s)), Some(Value::Enum(u))) => Some((*s, *u)),
+        _ => None,
+    }
+}
+
+/// Raw object found by the generic extractor.
+struct Found {
+    obis: Obis,
+    value_index: usize,
+    scaler_unit: Option<(i8, u8)>,
+}
+
+/// Generic OBIS extraction over the children of the container at `c` (PROTOCOL.md B.5).
+/// Depth is bounded by the A-XDR decoder's nesting limit.
+fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<Found>, list_id: &mut Option<usize>) {
+    let end = next_sibling(nodes, c).min(nodes.len());
+    let mut i = c + 1;
+    let mut first = true;
+    while i < end {
+        let v = value_at(nodes, i);
+        match v {
+            Some(Value::OctetString(s)) if s.len() == 6 && Obis::plausible(s) => {
+                let vi = next_sibling(nodes, i);
+                if vi >= end {
+                    break;
+                }
+                let mut j = next_sibling(nodes, vi);
+                let su = if j < end { scaler_unit(nodes, j) } else { None };
+                if su.is_some() {
+                    j = next_sibling(nodes, j);
+                }
+                if let Some(obis) = Obis::from_slice(s) {
+                    out.push(Found {
+                        obis,
+                        value_index: vi,
+                        scaler_unit: su,
+                    });
+                }
+                i = j;
+            }
+            Some(Value::Null) => i += 1,
+            Some(Value::Array(_) | Value::Structure(_)) => {
+                extract(nodes, i, out, list_id);
+                i = next_sibling(nodes, i);
+            }
+            Some(Value::VisibleString(_)) if first && list_id.is_none() => {
+                // Kamstrup: the list version comes first, without an OBIS code.
+                *list_id = Some(i);
+                i += 1;
+            }
+            _ => i = next_sibling(nodes, i),
+        }
+        first = false;
+    }
+}
+
+fn manufacturer_from_list_id(id: &str) -> Option<Manufacturer> {
+    if id.starts_with("AIDON") {
+        Some(Manufacturer::Aidon)
+    } else if id.starts_with("KFM") || id.starts_with("KAIFA") {
+        Some(Manufacturer::Kaifa)
+    } else if id.starts_with("Kamstrup") {
+        Some(Manufacturer::Kamstrup)
+    } else if id.starts_with("EMBRIQ") {
+        Some(Manufacturer::LandisGyr)
+    } else {
+        None
+    }
+}
+
+fn mapping_error(what: &'static str) -> Error {
+    Error::new(Layer::Mapping, 0, ErrorKind::Malformed(what))
+}
+
+/// Maps a decoded data-notification to a telegram.
+///
+/// # Errors
+/// [`Layer::Mapping`] `Malformed` when the body is neither OBIS-coded nor a known positional
+/// layout.
+pub fn map(
+    notification: &DataNotification<'_>,
+    nodes: &[Node<'_>],
+    hints: LinkHints<'_>,
+) -> Result<Telegram> {
+    let root = nodes
+        .first()
+        .ok_or_else(|| mapping_error("empty notification body"))?;
+    let mut tg = Telegram {
+        manufacturer: None,
+        list_id: None,
+        meter_id: None,
+        meter_type: None,
+        meter_time: None,
+        notification_time: notification.datetime,
+        invoke_id: notification.invoke_id,
+        objects: Vec::new(),
+    };
+    let link_maker = hints.manufacturer();
+
+    // Kaifa positional lists: structure whose first element is the KFM list id, or a lone
+    // uint32 (list 1) from a Kaifa-addressed frame or with Kaifa's tagged date-time.
+    if let Value::Structure(n) = root.value {
+        let first = value_at(nodes, 1);
+        let positional: Option<&[Quantity]> = match (n, first) {
+            (9 | 13 | 14 | 18, Some(Value::OctetString(s))) if s.starts_with(b"KFM") => {
+                Some(match n {
+                    9 => KAIFA_1P.get(..9).unwrap_or(&[]),
+                    13 => KAIFA_3P.get(..13).unwrap_or(&[]),
+                    14 => &KAIFA_1P,
+                    _ => &KAIFA_3P,
+                })
+            }
+            (1, Some(Value::U32(_) | Value::U64(_)))
+                if link_maker == Some(Manufacturer::Kaifa)
+                    || (link_maker.is_none()
+                        && notification.datetime_form == DateTimeForm::Tagged) =>
+            {
+                Some(&[Quantity::ActivePowerImport])
+            }
+            _ => None,
+        };
+        if let Some(layout) = positional {
+            tg.manufacturer = Some(Manufacturer::Kaifa);
+            let mut i = 1;
+            for &q in layout {
+                let Some(v) = value_at(nodes, i) else {
+                    return Err(mapping_error("Kaifa list shorter than its element count"));
+                };
+                let raw = data_of(v, Some(q));
+                let scaler = vendor_scaler(tg.manufacturer, q);
+                tg.objects.push(CosemObject {
+                    obis: Obis(q.canonical()),
+                    raw,
+                    scaler: scaler.unwrap_or(0),
+                    unit: unit_code(q),
+                    scaler_source: if scaler.is_some() {
+                        ScalerSource::Vendor
+                    } else {
+                        ScalerSource::None
+                    },
+                    quantity: Some(q),
+                });
+                i = next_sibling(nodes, i);
+            }
+            fill_identity(&mut tg);
+            return Ok(tg);
+        }
+    }
+
+    let mut found = Vec::new();
+    let mut list_id_at = None;
+    match root.value {
+        Value::Array(_) | Value::Structure(_) => extract(nodes, 0, &mut found, &mut list_id_at),
+        _ => return Err(mapping_error("notification body is not an array or structure")),
+    }
+    if found.is_empty() {
+        return Err(mapping_error(
+            "no OBIS-coded objects and no known positional layout in the body",
+        ));
+    }
+    let list_id_text = list_id_at
+        .and_then(|i| value_at(nodes, i))
+        .map(|v| data_of(v, Some(Quantity::ListId)));
+    // list id first: it decides the vendor, and the vendor decides the implicit scalers
+    let mut list_id = list_id_text.and_then(|d| match d {
+        Data::Text(s) => Some(s),
+        _ => None,
+    });
+    for f in &found {
+        if f.obis.quantity() == Some(Quantity::ListId) {
+            if let Some(Data::Text(s)) =
+                value_at(nodes, f.value_index).map(|v| data_of(v, Some(Quantity::ListId)))
+            {
+                list_id = Some(s);
+            }
+        }
+    }
+    tg.manufacturer = list_id
+        .as_deref()
+        .and_then(manufacturer_from_list_id)
+        .or(link_maker)
+        .or_else(|| {
+            // Aidon's self-describing register structures without a list id (list 1, or a bare
+            // LLC/APDU with no HDLC addresses)
+            (matches!(root.value, Value::Array(_))
+                && found.iter().all(|f| f.scaler_unit.is_some() || f.obis.quantity().is_some())
+                && found.iter().any(|f| f.scaler_unit.is_some()))
+            .then_some(Manufacturer::Aidon)
+        });
+    for f in found {
+        let q = f.obis.quantity();
+        let Some(v) = value_at(nodes, f.value_index) else {
+            continue;
+        };
+        let raw = data_of(v, q);
+        let (scaler, unit, source) = match (f.scaler_unit, q) {
+            (Some((s, u)), _) => (s, Some(u), ScalerSource::Payload),
+            (None, Some(q)) => match vendor_scaler(tg.manufacturer, q) {
+                Some(s) => (s, unit_code(q), ScalerSource::Vendor),
+                None => (0, unit_code(q), ScalerSource::None),
+            },
+            (None, None) => (0, None, ScalerSource::None),
+        };
+        tg.objects.push(CosemObject {
+            obis: f.obis,
+            raw,
+            scaler,
+            unit,
+            scaler_source: source,
+            quantity: q,
+        });
+    }
+    if tg.list_id.is_none() {
+        tg.list_id = list_id;
+    }
+    fill_identity(&mut tg);
+    Ok(tg)
+}
+
+/// Copies identifiers and the clock out of the objects.
+fn fill_identity(tg: &mut Telegram) {
+    for o in &tg.objects {
+        match (o.quantity, &o.raw) {
+            (Some(Quantity::ListId), Data::Text(s)) if tg.list_id.is_none() => {
+                tg.list_id = Some(s.clone());
+            }
+            (Some(Quantity::MeterId), Data::Text(s)) if tg.meter_id.is_none() => {
+                tg.meter_id = Some(s.clone());
+            }
+            (Some(Quantity::MeterType), Data::Text(s)) if tg.meter_type.is_none() => {
+                tg.meter_type = Some(s.clone());
+            }
+            (Some(Quantity::MeterTime), Data::DateTime(t)) if tg.meter_time.is_none() => {
+                tg.meter_time = Some(*t);
+            }
+            _ => {}
+        }
+    }
+}

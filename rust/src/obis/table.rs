@@ -1,0 +1,184 @@
+//! THE single source of truth for OBIS codes: every quantity hanport names, its code(s), its
+//! SI unit and its field name. Nothing else in the crate spells an OBIS code for a quantity.
+//!
+//! Matching is on A (0 = abstract, 1 = electricity) and C.D.E; B and F are ignored, because
+//! Kamstrup sends `1-1:` where Aidon sends `1-0:` (PROTOCOL.md §6.1).
+
+/// What kind of value a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldKind {
+    /// A number in the SI unit of the row.
+    Number,
+    /// Text (identifiers).
+    Text,
+    /// A date-time.
+    DateTime,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObisDef {
+    /// The quantity.
+    pub quantity: Quantity,
+    /// Python field name.
+    pub field: &'static str,
+    /// SI unit as text (`""` for dimensionless ratios and non-numbers).
+    pub unit: &'static str,
+    /// Kind of value.
+    pub kind: FieldKind,
+    /// Accepted codes as (A, C, D, E); the first is the canonical one.
+    pub codes: &'static [(u8, u8, u8, u8)],
+}
+
+macro_rules! obis_table {
+    ($( $variant:ident => $field:literal, $unit:literal, $kind:ident, [$( ($a:literal, $c:literal, $d:literal, $e:literal) ),+]; )*) => {
+        /// A quantity of the OBIS table.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Quantity {
+            $(
+                #[doc = $field]
+                $variant,
+            )*
+        }
+
+        /// Every row, in declaration order (`Quantity as usize` indexes it).
+        pub static TABLE: &[ObisDef] = &[
+            $( ObisDef {
+                quantity: Quantity::$variant,
+                field: $field,
+                unit: $unit,
+                kind: FieldKind::$kind,
+                codes: &[$( ($a, $c, $d, $e) ),+],
+            }, )*
+        ];
+
+        impl Quantity {
+            /// The quantity an OBIS code (A, C, D, E) names, if any.
+            #[inline]
+            pub fn from_acde(a: u8, c: u8, d: u8, e: u8) -> Option<Quantity> {
+                match (a, c, d, e) {
+                    $( $( ($a, $c, $d, $e) )|+ => Some(Quantity::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+obis_table! {
+    ActivePowerImport => "active_power_import", "W", Number, [(1, 1, 7, 0)];
+    ActivePowerExport => "active_power_export", "W", Number, [(1, 2, 7, 0)];
+    ReactivePowerImport => "reactive_power_import", "var", Number, [(1, 3, 7, 0)];
+    ReactivePowerExport => "reactive_power_export", "var", Number, [(1, 4, 7, 0)];
+    CurrentL1 => "current_l1", "A", Number, [(1, 31, 7, 0)];
+    CurrentL2 => "current_l2", "A", Number, [(1, 51, 7, 0)];
+    CurrentL3 => "current_l3", "A", Number, [(1, 71, 7, 0)];
+    CurrentNeutral => "current_neutral", "A", Number, [(1, 91, 7, 0)];
+    VoltageL1 => "voltage_l1", "V", Number, [(1, 32, 7, 0)];
+    VoltageL2 => "voltage_l2", "V", Number, [(1, 52, 7, 0)];
+    VoltageL3 => "voltage_l3", "V", Number, [(1, 72, 7, 0)];
+    ActiveEnergyImport => "active_energy_import", "Wh", Number, [(1, 1, 8, 0)];
+    ActiveEnergyExport => "active_energy_export", "Wh", Number, [(1, 2, 8, 0)];
+    ReactiveEnergyImport => "reactive_energy_import", "varh", Number, [(1, 3, 8, 0)];
+    ReactiveEnergyExport => "reactive_energy_export", "varh", Number, [(1, 4, 8, 0)];
+    PowerFactor => "power_factor", "", Number, [(1, 13, 7, 0)];
+    PowerFactorL1 => "power_factor_l1", "", Number, [(1, 33, 7, 0)];
+    PowerFactorL2 => "power_factor_l2", "", Number, [(1, 53, 7, 0)];
+    PowerFactorL3 => "power_factor_l3", "", Number, [(1, 73, 7, 0)];
+    Frequency => "frequency", "Hz", Number, [(1, 14, 7, 0)];
+    ActivePowerImportL1 => "active_power_import_l1", "W", Number, [(1, 21, 7, 0)];
+    ActivePowerImportL2 => "active_power_import_l2", "W", Number, [(1, 41, 7, 0)];
+    ActivePowerImportL3 => "active_power_import_l3", "W", Number, [(1, 61, 7, 0)];
+    ActivePowerExportL1 => "active_power_export_l1", "W", Number, [(1, 22, 7, 0)];
+    ActivePowerExportL2 => "active_power_export_l2", "W", Number, [(1, 42, 7, 0)];
+    ActivePowerExportL3 => "active_power_export_l3", "W", Number, [(1, 62, 7, 0)];
+    ReactivePowerImportL1 => "reactive_power_import_l1", "var", Number, [(1, 23, 7, 0)];
+    ReactivePowerImportL2 => "reactive_power_import_l2", "var", Number, [(1, 43, 7, 0)];
+    ReactivePowerImportL3 => "reactive_power_import_l3", "var", Number, [(1, 63, 7, 0)];
+    ReactivePowerExportL1 => "reactive_power_export_l1", "var", Number, [(1, 24, 7, 0)];
+    ReactivePowerExportL2 => "reactive_power_export_l2", "var", Number, [(1, 44, 7, 0)];
+    ReactivePowerExportL3 => "reactive_power_export_l3", "var", Number, [(1, 64, 7, 0)];
+    ActiveEnergyImportL1 => "active_energy_import_l1", "Wh", Number, [(1, 21, 8, 0)];
+    ActiveEnergyImportL2 => "active_energy_import_l2", "Wh", Number, [(1, 41, 8, 0)];
+    ActiveEnergyImportL3 => "active_energy_import_l3", "Wh", Number, [(1, 61, 8, 0)];
+    ActiveEnergyExportL1 => "active_energy_export_l1", "Wh", Number, [(1, 22, 8, 0)];
+    ActiveEnergyExportL2 => "active_energy_export_l2", "Wh", Number, [(1, 42, 8, 0)];
+    ActiveEnergyExportL3 => "active_energy_export_l3", "Wh", Number, [(1, 62, 8, 0)];
+    ActiveEnergyImportTariff1 => "active_energy_import_tariff_1", "Wh", Number, [(1, 1, 8, 1)];
+    ActiveEnergyImportTariff2 => "active_energy_import_tariff_2", "Wh", Number, [(1, 1, 8, 2)];
+    ActiveEnergyImportTariff3 => "active_energy_import_tariff_3", "Wh", Number, [(1, 1, 8, 3)];
+    ActiveEnergyImportTariff4 => "active_energy_import_tariff_4", "Wh", Number, [(1, 1, 8, 4)];
+    ActiveEnergyExportTariff1 => "active_energy_export_tariff_1", "Wh", Number, [(1, 2, 8, 1)];
+    ActiveEnergyExportTariff2 => "active_energy_export_tariff_2", "Wh", Number, [(1, 2, 8, 2)];
+    ActiveEnergyExportTariff3 => "active_energy_export_tariff_3", "Wh", Number, [(1, 2, 8, 3)];
+    ActiveEnergyExportTariff4 => "active_energy_export_tariff_4", "Wh", Number, [(1, 2, 8, 4)];
+    MeterId => "meter_id", "", Text, [(0, 96, 1, 0), (1, 0, 0, 5)];
+    MeterType => "meter_type", "", Text, [(0, 96, 1, 7), (1, 96, 1, 1)];
+    ListId => "list_id", "", Text, [(1, 0, 2, 129)];
+    MeterTime => "meter_time", "", DateTime, [(0, 1, 0, 0)];
+}
+
+impl Quantity {
+    /// Its row in [`TABLE`].
+    pub fn def(self) -> &'static ObisDef {
+        // `TABLE` is generated from the same list as the enum, in the same order.
+        TABLE.get(self as usize).unwrap_or(&TABLE_FALLBACK)
+    }
+
+    /// Python field name.
+    pub fn field(self) -> &'static str {
+        self.def().field
+    }
+
+    /// SI unit.
+    pub fn unit(self) -> &'static str {
+        self.def().unit
+    }
+
+    /// Canonical 6-byte OBIS code (B = 0, F = 255).
+    pub fn canonical(self) -> [u8; 6] {
+        let (a, c, d, e) = self.def().codes.first().copied().unwrap_or((0, 0, 0, 0));
+        [a, 0, c, d, e, 0xFF]
+    }
+
+    /// Looks a field up by name.
+    pub fn from_field(name: &str) -> Option<Quantity> {
+        TABLE.iter().find(|d| d.field == name).map(|d| d.quantity)
+    }
+}
+
+static TABLE_FALLBACK: ObisDef = ObisDef {
+    quantity: Quantity::MeterTime,
+    field: "meter_time",
+    unit: "",
+    kind: FieldKind::DateTime,
+    codes: &[(0, 1, 0, 0)],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        for (i, d) in TABLE.iter().enumerate() {
+            assert_eq!(d.quantity as usize, i);
+            for &(a, c, dd, e) in d.codes {
+                assert_eq!(Quantity::from_acde(a, c, dd, e), Some(d.quantity), "{}", d.field);
+            }
+            assert_eq!(Quantity::from_field(d.field), Some(d.quantity));
+        }
+        let mut names: Vec<_> = TABLE.iter().map(|d| d.field).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TABLE.len());
+    }
+
+    #[test]
+    fn lenient_b_and_f_strict_a() {
+        assert_eq!(Quantity::from_acde(1, 31, 7, 0), Some(Quantity::CurrentL1));
+        assert_eq!(Quantity::from_acde(0, 31, 7, 0), None);
+        assert_eq!(Quantity::ActivePowerImport.canonical(), [1, 0, 1, 7, 0, 255]);
+    }
+}
