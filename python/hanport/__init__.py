@@ -5,12 +5,17 @@ together with the exception hierarchy in :mod:`hanport.errors`.
 """
 
 from hanport._core import (
+    OBIS_TABLE,
+    CosemObject,
     Decoder,
     ErrorRecord,
+    FrameSplitter,
     HdlcFrame,
     Stats,
+    Telegram,
     __version__,
     crc16_x25,
+    decode_frame,
 )
 from hanport.errors import (
     ApduError,
@@ -27,17 +32,22 @@ from hanport.errors import (
 __all__ = [
     "ApduError",
     "AxdrError",
+    "OBIS_TABLE",
     "ChecksumError",
+    "CosemObject",
     "DecodeError",
     "Decoder",
     "DecryptionError",
     "ErrorRecord",
     "FrameError",
+    "FrameSplitter",
     "HanError",
     "HdlcFrame",
     "MappingError",
     "Stats",
+    "Telegram",
     "UnsupportedError",
     "__version__",
     "crc16_x25",
+    "decode_frame",
 ]

@@ -1,10 +1,101 @@
 """Type stubs for the Rust extension ``hanport._core`` (checked by mypy.stubtest)."""
 
-from typing import final
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, final
 
 from typing_extensions import Buffer
 
 __version__: str
+
+OBIS_TABLE: tuple[dict[str, Any], ...]
+"""The OBIS table, the single source of truth for field names: one dict per quantity with
+``field``, ``unit`` (SI, ``""`` when dimensionless), ``kind`` (``"number"``, ``"text"``,
+``"datetime"``) and ``codes`` (``"A-*:C.D.E"``, B and F are not matched)."""
+
+_Value = int | float | str | bytes | datetime | bool | None
+
+def decode_frame(
+    data: Buffer, /, *, keys: Mapping[str, Any] | None = None, tz: str = "Europe/Oslo"
+) -> Telegram:
+    """Decode one complete link frame, strictly.
+
+    ``data`` is an HDLC frame with flags (``7E ... 7E``) or without them (``A0 ...``), or a bare
+    LLC PDU (``E6 E7 00 ...``) or APDU (``0F ...``). Date-times are returned in ``tz``.
+
+    Raises:
+        ChecksumError, FrameError: the HDLC layer is damaged.
+        ApduError: the LLC header or the APDU is malformed.
+        UnsupportedError: an APDU this version does not decode (ciphered, block transfer).
+        AxdrError: the A-XDR data is malformed, too deep, or larger than the input.
+        MappingError: the body is neither OBIS-coded nor a known positional list.
+    """
+
+@final
+class CosemObject:
+    """One COSEM object of a telegram, in the order the meter sent it."""
+
+    @property
+    def obis(self) -> str:
+        """OBIS code, e.g. ``"1-0:1.7.0.255"``."""
+    @property
+    def value(self) -> _Value:
+        """The value in SI base units (scaler applied)."""
+    @property
+    def raw(self) -> _Value:
+        """The value as sent, before scaling."""
+    @property
+    def scaler(self) -> int:
+        """The power of ten applied to ``raw``."""
+    @property
+    def unit(self) -> str | None:
+        """Unit text (``"W"``, ``"A"``, ...) or None."""
+    @property
+    def field(self) -> str | None:
+        """Field name from the OBIS table, or None for codes the table does not name."""
+    @property
+    def scaler_source(self) -> str:
+        """``"payload"`` (sent in the frame), ``"vendor"`` (the vendor's implicit scaling) or
+        ``"none"`` (unscaled)."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+
+@final
+class Telegram:
+    """One decoded push of a meter. Values are converted to Python lazily, on access."""
+
+    @property
+    def manufacturer(self) -> str | None:
+        """``"Aidon"``, ``"Kaifa"``, ``"Kamstrup"``, ``"Landis+Gyr"``, or None."""
+    @property
+    def list_id(self) -> str | None:
+        """The list version identifier the meter sends, e.g. ``"AIDON_V0001"``."""
+    @property
+    def meter_id(self) -> str | None:
+        """Meter identifier."""
+    @property
+    def meter_type(self) -> str | None:
+        """Meter type."""
+    @property
+    def meter_time(self) -> datetime | None:
+        """The meter clock object as a tz-aware datetime."""
+    @property
+    def notification_time(self) -> datetime | None:
+        """The APDU header date-time as a tz-aware datetime."""
+    @property
+    def values(self) -> dict[str, _Value]:
+        """Field name -> value in SI base units, for every object the OBIS table names."""
+    @property
+    def objects(self) -> list[CosemObject]:
+        """The objects in the order the meter sent them."""
+    @property
+    def offset(self) -> int:
+        """Byte offset of the frame's first byte in the stream fed (0 for ``decode_frame``)."""
+    @property
+    def raw(self) -> bytes:
+        """The bytes this telegram was decoded from."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (datetimes as ISO 8601 strings, bytes as hex)."""
 
 def crc16_x25(data: Buffer, /) -> int:
     """CRC-16/X.25 (the HDLC HCS/FCS) of ``data``; ``b"123456789"`` gives ``0x906E``."""
@@ -59,11 +150,13 @@ class ErrorRecord:
         """Bytes concerned: a rejected candidate's claimed size, or a garbage run's length."""
     @property
     def layer(self) -> str:
-        """Protocol layer: ``"hdlc"`` or ``"stream"``."""
+        """Protocol layer: ``"stream"``, ``"hdlc"``, ``"llc"``, ``"apdu"``, ``"axdr"`` or
+        ``"mapping"``."""
     @property
     def kind(self) -> str:
         """``"bad_hcs"``, ``"bad_fcs"``, ``"bad_length"``, ``"bad_address"``,
-        ``"missing_closing_flag"``, ``"truncated"`` or ``"garbage"``."""
+        ``"missing_closing_flag"``, ``"truncated"``, ``"garbage"``, ``"malformed"``,
+        ``"unsupported"`` or ``"too_deep"``."""
     @property
     def message(self) -> str:
         """Human-readable explanation with the absolute byte offset."""
@@ -87,21 +180,56 @@ class Stats:
     @property
     def bytes_skipped(self) -> int:
         """Bytes that belong to no accepted frame (idle flags excluded)."""
+    @property
+    def telegrams(self) -> int:
+        """Telegrams decoded."""
+    @property
+    def frames_undecodable(self) -> int:
+        """Valid frames whose content could not be decoded (each has an error record)."""
     def to_dict(self) -> dict[str, int]:
         """The counters as a dict."""
 
-class Decoder:
-    """Sans-IO stream decoder. Lax: it never raises for bad input.
+@final
+class FrameSplitter:
+    """Sans-IO HDLC frame splitter: the framing layer of :class:`Decoder` on its own. Lax.
 
     Feed chunks of any size, split anywhere; every valid frame comes back once, in stream order,
     and everything skipped is counted in :attr:`stats` and recorded in :attr:`errors`.
     """
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> FrameSplitter: ...
     def feed(self, chunk: Buffer, /) -> list[HdlcFrame]:
         """Feed bytes; return the frames they complete."""
     def flush(self) -> list[HdlcFrame]:
         """End of stream: resolve buffered bytes and return any frames they complete."""
+    @property
+    def stats(self) -> Stats:
+        """Counters so far."""
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """Error records since the last :meth:`drain_errors` (the newest 10 000 at most)."""
+    def drain_errors(self) -> list[ErrorRecord]:
+        """Return the error records and forget them."""
+    @property
+    def pending(self) -> int:
+        """Bytes held back because they may start a frame."""
+
+@final
+class Decoder:
+    """Sans-IO stream decoder. Lax: it never raises for bad input.
+
+    Feed chunks of any size, split anywhere; every good telegram comes back once, in stream
+    order; everything skipped or undecodable is counted in :attr:`stats` and recorded in
+    :attr:`errors`. Date-times are returned in ``tz``.
+    """
+
+    def __new__(
+        cls, *, keys: Mapping[str, Any] | None = None, tz: str = "Europe/Oslo"
+    ) -> Decoder: ...
+    def feed(self, chunk: Buffer, /) -> list[Telegram]:
+        """Feed bytes; return the telegrams they complete."""
+    def flush(self) -> list[Telegram]:
+        """End of stream: resolve buffered bytes and return any telegrams they complete."""
     @property
     def stats(self) -> Stats:
         """Counters so far."""

@@ -51,7 +51,9 @@ pub fn decode_frame(data: &[u8]) -> Result<Telegram> {
                 return Err(Error::new(
                     Layer::Hdlc,
                     1,
-                    ErrorKind::Malformed("segmented HDLC frames need reassembly (not yet supported)"),
+                    ErrorKind::Malformed(
+                        "segmented HDLC frames need reassembly (not yet supported)",
+                    ),
                 ));
             }
             let hints = LinkHints {

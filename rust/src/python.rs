@@ -6,14 +6,21 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyList};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
-use crate::error::{Error, ErrorKind};
+use crate::decode::{Decoder as CoreDecoder, DecoderEvent};
+use crate::dlms::datetime::{CosemDateTime, TimeBasis};
+use crate::error::{Error, ErrorKind, Layer};
 use crate::hdlc::{ErrorRecord as CoreRecord, Event, FrameSplitter, HdlcFrame, HdlcHeader};
+use crate::obis::{FieldKind, Quantity, TABLE};
+use crate::telegram::{CosemObject, Data, Manufacturer, Telegram};
 
 pyo3::import_exception!(hanport.errors, FrameError);
 pyo3::import_exception!(hanport.errors, ChecksumError);
-pyo3::import_exception!(hanport.errors, DecodeError);
+pyo3::import_exception!(hanport.errors, ApduError);
+pyo3::import_exception!(hanport.errors, AxdrError);
+pyo3::import_exception!(hanport.errors, MappingError);
+pyo3::import_exception!(hanport.errors, UnsupportedError);
 
 /// Errors kept by a `Decoder` between two `drain_errors()` calls; older ones are dropped (the
 /// counters in `stats` still count them).
@@ -24,8 +31,13 @@ fn to_py_err(e: Error) -> PyErr {
     let args = (e.to_string(), e.offset, e.layer.name(), e.kind_name());
     match (e.layer, e.kind) {
         (_, ErrorKind::Checksum { .. }) => ChecksumError::new_err(args),
-        (crate::Layer::Hdlc | crate::Layer::Stream, _) => FrameError::new_err(args),
-        _ => DecodeError::new_err(args),
+        (Layer::Hdlc | Layer::Stream, _) => FrameError::new_err(args),
+        (Layer::Axdr, _) => AxdrError::new_err(args),
+        (Layer::Llc | Layer::Apdu, ErrorKind::Unsupported { .. }) => {
+            UnsupportedError::new_err(args)
+        }
+        (Layer::Llc | Layer::Apdu, _) => ApduError::new_err(args),
+        (Layer::Mapping, _) => MappingError::new_err(args),
     }
 }
 
@@ -89,6 +101,7 @@ impl PyHdlcFrame {
 impl PyHdlcFrame {
     /// Parses one complete frame given with its flags (`7E … 7E`). Strict.
     #[staticmethod]
+    #[pyo3(signature = (data, /))]
     fn parse(data: &Bound<'_, PyAny>) -> PyResult<Self> {
         let data = input(data)?;
         let bytes = data.as_slice();
@@ -219,6 +232,10 @@ struct PyStats {
     frames_malformed: u64,
     #[pyo3(get)]
     bytes_skipped: u64,
+    #[pyo3(get)]
+    telegrams: u64,
+    #[pyo3(get)]
+    frames_undecodable: u64,
 }
 
 #[pymethods]
@@ -226,12 +243,14 @@ impl PyStats {
     fn __repr__(&self) -> String {
         format!(
             "Stats(bytes_in={}, frames_ok={}, frames_bad_checksum={}, frames_malformed={}, \
-             bytes_skipped={})",
+             bytes_skipped={}, telegrams={}, frames_undecodable={})",
             self.bytes_in,
             self.frames_ok,
             self.frames_bad_checksum,
             self.frames_malformed,
-            self.bytes_skipped
+            self.bytes_skipped,
+            self.telegrams,
+            self.frames_undecodable
         )
     }
 
@@ -243,20 +262,503 @@ impl PyStats {
             ("frames_bad_checksum", self.frames_bad_checksum),
             ("frames_malformed", self.frames_malformed),
             ("bytes_skipped", self.bytes_skipped),
+            ("telegrams", self.telegrams),
+            ("frames_undecodable", self.frames_undecodable),
         ]
         .into_iter()
         .collect()
     }
 }
 
+/// Python's `datetime.datetime` for a COSEM date-time under the written-down policy
+/// (see `rust/src/dlms/datetime.rs`), expressed in `zone`.
+fn py_datetime<'py>(
+    py: Python<'py>,
+    t: &CosemDateTime,
+    aidon: bool,
+    zone: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some((y, mo, d, h, mi, s, us)) = t.fields() else {
+        return Ok(None);
+    };
+    let dt_mod = py.import("datetime")?;
+    let kwargs = PyDict::new(py);
+    match t.basis(aidon) {
+        TimeBasis::FixedOffset { utc_offset_minutes } => {
+            let delta = dt_mod
+                .getattr("timedelta")?
+                .call((0, i64::from(utc_offset_minutes) * 60), None)?;
+            let tz = dt_mod.getattr("timezone")?.call1((delta,))?;
+            kwargs.set_item("tzinfo", tz)?;
+            let v = dt_mod
+                .getattr("datetime")?
+                .call((y, mo, d, h, mi, s, us), Some(&kwargs))?;
+            Ok(Some(v.call_method1("astimezone", (zone,))?))
+        }
+        TimeBasis::LocalZone { dst } => {
+            kwargs.set_item("tzinfo", zone)?;
+            // the repeated autumn hour: DST active -> first occurrence, DST clear -> second
+            kwargs.set_item("fold", i32::from(dst == Some(false)))?;
+            Ok(Some(
+                dt_mod
+                    .getattr("datetime")?
+                    .call((y, mo, d, h, mi, s, us), Some(&kwargs))?,
+            ))
+        }
+    }
+}
+
+fn py_data<'py>(
+    py: Python<'py>,
+    d: &Data,
+    aidon: bool,
+    zone: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match d {
+        Data::Null => py.None().into_bound(py),
+        Data::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Data::Int(v) => v.into_pyobject(py)?.into_any(),
+        Data::UInt(v) => v.into_pyobject(py)?.into_any(),
+        Data::Float(v) => v.into_pyobject(py)?.into_any(),
+        Data::Text(s) => s.into_pyobject(py)?.into_any(),
+        Data::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Data::DateTime(t) => match py_datetime(py, t, aidon, zone)? {
+            Some(v) => v,
+            None => py.None().into_bound(py),
+        },
+    })
+}
+
+fn json_ready<'py>(v: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if v.hasattr("isoformat")? {
+        return v.call_method0("isoformat");
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(hex(b.as_bytes()).into_pyobject(v.py())?.into_any());
+    }
+    Ok(v)
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+/// One COSEM object of a telegram, in the order the meter sent it.
+#[pyclass(name = "CosemObject", module = "hanport._core", frozen)]
+struct PyCosemObject {
+    inner: CosemObject,
+    aidon: bool,
+    zone: Py<PyAny>,
+}
+
+#[pymethods]
+impl PyCosemObject {
+    /// OBIS code, e.g. `"1-0:1.7.0.255"`.
+    #[getter]
+    fn obis(&self) -> String {
+        self.inner.obis.to_string()
+    }
+
+    /// The value in SI base units (scaler applied).
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py_data(py, &self.inner.value(), self.aidon, self.zone.bind(py))
+    }
+
+    /// The value as sent (before scaling).
+    #[getter]
+    fn raw<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py_data(py, &self.inner.raw, self.aidon, self.zone.bind(py))
+    }
+
+    /// Power of ten applied to `raw`.
+    #[getter]
+    fn scaler(&self) -> i8 {
+        self.inner.scaler
+    }
+
+    /// Unit text (`"W"`, `"A"`, ...), or None.
+    #[getter]
+    fn unit(&self) -> Option<&'static str> {
+        self.inner.unit_name()
+    }
+
+    /// Field name from the OBIS table, or None.
+    #[getter]
+    fn field(&self) -> Option<&'static str> {
+        self.inner.quantity.map(Quantity::field)
+    }
+
+    /// `"payload"`, `"vendor"` or `"none"`.
+    #[getter]
+    fn scaler_source(&self) -> &'static str {
+        self.inner.scaler_source.name()
+    }
+
+    /// JSON-ready dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("obis", self.obis())?;
+        d.set_item("field", self.field())?;
+        d.set_item("value", json_ready(self.value(py)?)?)?;
+        d.set_item("raw", json_ready(self.raw(py)?)?)?;
+        d.set_item("scaler", self.inner.scaler)?;
+        d.set_item("unit", self.unit())?;
+        d.set_item("scaler_source", self.scaler_source())?;
+        Ok(d)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "CosemObject(obis='{}', field={}, value={}, unit={})",
+            self.obis(),
+            self.field().map_or("None".to_owned(), |f| format!("'{f}'")),
+            self.value(py)?.repr()?,
+            self.unit().map_or("None".to_owned(), |u| format!("'{u}'")),
+        ))
+    }
+}
+
+/// One decoded push of a meter. Values are converted to Python lazily, on access.
+#[pyclass(name = "Telegram", module = "hanport._core", frozen)]
+struct PyTelegram {
+    inner: Telegram,
+    offset: u64,
+    raw: Vec<u8>,
+    zone: Py<PyAny>,
+}
+
+impl PyTelegram {
+    fn aidon(&self) -> bool {
+        self.inner.manufacturer == Some(Manufacturer::Aidon)
+    }
+}
+
+#[pymethods]
+impl PyTelegram {
+    /// `"Aidon"`, `"Kaifa"`, `"Kamstrup"`, `"Landis+Gyr"`, or None.
+    #[getter]
+    fn manufacturer(&self) -> Option<&'static str> {
+        self.inner.manufacturer.map(Manufacturer::name)
+    }
+
+    /// The list version identifier as sent, e.g. `"AIDON_V0001"`.
+    #[getter]
+    fn list_id(&self) -> Option<&str> {
+        self.inner.list_id.as_deref()
+    }
+
+    /// Meter identifier.
+    #[getter]
+    fn meter_id(&self) -> Option<&str> {
+        self.inner.meter_id.as_deref()
+    }
+
+    /// Meter type.
+    #[getter]
+    fn meter_type(&self) -> Option<&str> {
+        self.inner.meter_type.as_deref()
+    }
+
+    /// The meter clock as a tz-aware datetime, or None.
+    #[getter]
+    fn meter_time<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match &self.inner.meter_time {
+            Some(t) => py_datetime(py, t, self.aidon(), self.zone.bind(py)),
+            None => Ok(None),
+        }
+    }
+
+    /// The APDU header date-time as a tz-aware datetime, or None.
+    #[getter]
+    fn notification_time<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match &self.inner.notification_time {
+            Some(t) => py_datetime(py, t, self.aidon(), self.zone.bind(py)),
+            None => Ok(None),
+        }
+    }
+
+    /// Field name -> value in SI base units, for every object the OBIS table names.
+    #[getter]
+    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let zone = self.zone.bind(py);
+        let aidon = self.aidon();
+        if let Some(s) = &self.inner.list_id {
+            d.set_item("list_id", s)?;
+        }
+        for o in &self.inner.objects {
+            let Some(q) = o.quantity else { continue };
+            let key = q.field();
+            if d.contains(key)? {
+                continue;
+            }
+            let v = py_data(py, &o.value(), aidon, zone)?;
+            if !v.is_none() {
+                d.set_item(key, v)?;
+            }
+        }
+        Ok(d)
+    }
+
+    /// The objects in the order the meter sent them.
+    #[getter]
+    fn objects(&self, py: Python<'_>) -> Vec<PyCosemObject> {
+        let aidon = self.aidon();
+        self.inner
+            .objects
+            .iter()
+            .map(|o| PyCosemObject {
+                inner: o.clone(),
+                aidon,
+                zone: self.zone.clone_ref(py),
+            })
+            .collect()
+    }
+
+    /// Byte offset of the frame's first byte in the stream fed (0 for `decode_frame`).
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The bytes this telegram was decoded from.
+    #[getter]
+    fn raw<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.raw)
+    }
+
+    /// JSON-ready dict of everything above (datetimes as ISO 8601 strings).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("offset", self.offset)?;
+        d.set_item("manufacturer", self.manufacturer())?;
+        d.set_item("list_id", self.list_id())?;
+        d.set_item("meter_id", self.meter_id())?;
+        d.set_item("meter_type", self.meter_type())?;
+        let opt = |v: Option<Bound<'py, PyAny>>| -> PyResult<Bound<'py, PyAny>> {
+            match v {
+                Some(v) => json_ready(v),
+                None => Ok(py.None().into_bound(py)),
+            }
+        };
+        d.set_item("meter_time", opt(self.meter_time(py)?)?)?;
+        d.set_item("notification_time", opt(self.notification_time(py)?)?)?;
+        let values = PyDict::new(py);
+        for (k, v) in self.values(py)?.iter() {
+            values.set_item(k, json_ready(v)?)?;
+        }
+        d.set_item("values", values)?;
+        let objects = PyList::empty(py);
+        for o in self.objects(py) {
+            objects.append(o.to_dict(py)?)?;
+        }
+        d.set_item("objects", objects)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Telegram(offset={}, manufacturer={}, list_id={}, objects={})",
+            self.offset,
+            self.manufacturer()
+                .map_or("None".to_owned(), |m| format!("'{m}'")),
+            self.list_id()
+                .map_or("None".to_owned(), |m| format!("'{m}'")),
+            self.inner.objects.len()
+        )
+    }
+}
+
+fn zone_info<'py>(py: Python<'py>, tz: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("zoneinfo")?.getattr("ZoneInfo")?.call1((tz,))
+}
+
+/// Decodes one complete link frame (HDLC with or without flags, or a bare LLC/APDU). Strict.
+#[pyfunction]
+#[pyo3(signature = (data, /, *, keys = None, tz = "Europe/Oslo"))]
+fn decode_frame(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    keys: Option<&Bound<'_, PyAny>>,
+    tz: &str,
+) -> PyResult<PyTelegram> {
+    let _ = keys; // encrypted pushes come with a later version
+    let zone = zone_info(py, tz)?.unbind();
+    let data = input(data)?;
+    let bytes = data.as_slice();
+    let inner = crate::decode::decode_frame(bytes).map_err(to_py_err)?;
+    Ok(PyTelegram {
+        inner,
+        offset: 0,
+        raw: bytes.to_vec(),
+        zone,
+    })
+}
+
 /// Sans-IO stream decoder. Lax: never raises for bad input.
 #[pyclass(name = "Decoder", module = "hanport._core")]
 struct PyDecoder {
+    core: CoreDecoder,
+    errors: std::collections::VecDeque<PyErrorRecord>,
+    zone: Py<PyAny>,
+}
+
+impl PyDecoder {
+    fn collect(&mut self, py: Python<'_>, chunk: Option<&[u8]>) -> Vec<PyTelegram> {
+        let mut out = Vec::new();
+        let errors = &mut self.errors;
+        let zone = &self.zone;
+        let mut sink = |ev: DecoderEvent<'_>| match ev {
+            DecoderEvent::Telegram {
+                telegram,
+                offset,
+                raw,
+            } => out.push(PyTelegram {
+                inner: telegram,
+                offset,
+                raw: raw.to_vec(),
+                zone: zone.clone_ref(py),
+            }),
+            DecoderEvent::Error(r) => {
+                if errors.len() >= MAX_KEPT_ERRORS {
+                    errors.pop_front();
+                }
+                errors.push_back(PyErrorRecord::from(&r));
+            }
+        };
+        match chunk {
+            Some(c) => self.core.push(c, &mut sink),
+            None => self.core.finish(&mut sink),
+        }
+        out
+    }
+}
+
+#[pymethods]
+impl PyDecoder {
+    #[new]
+    #[pyo3(signature = (*, keys = None, tz = "Europe/Oslo"))]
+    fn new(py: Python<'_>, keys: Option<&Bound<'_, PyAny>>, tz: &str) -> PyResult<Self> {
+        let _ = keys; // encrypted pushes come with a later version
+        Ok(PyDecoder {
+            core: CoreDecoder::new(),
+            errors: std::collections::VecDeque::new(),
+            zone: zone_info(py, tz)?.unbind(),
+        })
+    }
+
+    /// Feeds a chunk of any size; returns the telegrams it completes, in stream order.
+    #[pyo3(signature = (chunk, /))]
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let data = input(chunk)?;
+        let out = self.collect(py, Some(data.as_slice()));
+        PyList::new(py, out)
+    }
+
+    /// Ends the stream: resolves buffered bytes and returns any telegrams they complete.
+    fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = self.collect(py, None);
+        PyList::new(py, out)
+    }
+
+    /// Counters so far.
+    #[getter]
+    fn stats(&self) -> PyStats {
+        let s = self.core.stats();
+        PyStats {
+            bytes_in: s.split.bytes_in,
+            frames_ok: s.split.frames_ok,
+            frames_bad_checksum: s.split.frames_bad_checksum,
+            frames_malformed: s.split.frames_malformed,
+            bytes_skipped: s.split.bytes_skipped,
+            telegrams: s.telegrams,
+            frames_undecodable: s.frames_undecodable,
+        }
+    }
+
+    /// Error records since the last `drain_errors()` (the newest 10 000 at most).
+    #[getter]
+    fn errors(&self) -> Vec<PyErrorRecord> {
+        self.errors
+            .iter()
+            .map(|r| PyErrorRecord {
+                offset: r.offset,
+                length: r.length,
+                layer: r.layer,
+                kind: r.kind,
+                message: r.message.clone(),
+            })
+            .collect()
+    }
+
+    /// Returns the error records and forgets them.
+    fn drain_errors(&mut self) -> Vec<PyErrorRecord> {
+        self.errors.drain(..).collect()
+    }
+
+    /// Bytes held back because they may start a frame.
+    #[getter]
+    fn pending(&self) -> usize {
+        self.core.pending()
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.core.stats();
+        format!(
+            "Decoder(bytes_in={}, telegrams={}, pending={})",
+            s.split.bytes_in,
+            s.telegrams,
+            self.core.pending()
+        )
+    }
+}
+
+/// The OBIS table as a tuple of dicts (field, unit, kind, codes).
+fn obis_table(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyTuple>> {
+    let rows = TABLE
+        .iter()
+        .map(|d| {
+            let row = PyDict::new(py);
+            row.set_item("field", d.field)?;
+            row.set_item("unit", d.unit)?;
+            row.set_item(
+                "kind",
+                match d.kind {
+                    FieldKind::Number => "number",
+                    FieldKind::Text => "text",
+                    FieldKind::DateTime => "datetime",
+                },
+            )?;
+            let codes: Vec<String> = d
+                .codes
+                .iter()
+                .map(|(a, c, dd, e)| format!("{a}-*:{c}.{dd}.{e}"))
+                .collect();
+            row.set_item("codes", codes)?;
+            Ok(row)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    pyo3::types::PyTuple::new(py, rows)
+}
+
+/// Sans-IO HDLC frame splitter: the framing layer of `Decoder` on its own. Lax.
+#[pyclass(name = "FrameSplitter", module = "hanport._core")]
+struct PyFrameSplitter {
     splitter: FrameSplitter,
     errors: std::collections::VecDeque<PyErrorRecord>,
 }
 
-impl PyDecoder {
+impl PyFrameSplitter {
     fn collect(&mut self, chunk: Option<&[u8]>) -> Vec<PyHdlcFrame> {
         let mut frames = Vec::new();
         let errors = &mut self.errors;
@@ -282,16 +784,17 @@ impl PyDecoder {
 }
 
 #[pymethods]
-impl PyDecoder {
+impl PyFrameSplitter {
     #[new]
     fn new() -> Self {
-        PyDecoder {
+        PyFrameSplitter {
             splitter: FrameSplitter::new(),
             errors: std::collections::VecDeque::new(),
         }
     }
 
     /// Feeds a chunk of any size; returns the frames it completes, in stream order.
+    #[pyo3(signature = (chunk, /))]
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
@@ -318,6 +821,8 @@ impl PyDecoder {
             frames_bad_checksum: s.frames_bad_checksum,
             frames_malformed: s.frames_malformed,
             bytes_skipped: s.bytes_skipped,
+            telegrams: 0,
+            frames_undecodable: 0,
         }
     }
 
@@ -350,7 +855,7 @@ impl PyDecoder {
     fn __repr__(&self) -> String {
         let s = self.splitter.stats();
         format!(
-            "Decoder(bytes_in={}, frames_ok={}, pending={})",
+            "FrameSplitter(bytes_in={}, frames_ok={}, pending={})",
             s.bytes_in,
             s.frames_ok,
             self.splitter.pending()
@@ -360,6 +865,7 @@ impl PyDecoder {
 
 /// CRC-16/X.25 (the HDLC HCS/FCS) of `data`.
 #[pyfunction]
+#[pyo3(signature = (data, /))]
 fn crc16_x25(data: &Bound<'_, PyAny>) -> PyResult<u16> {
     Ok(crate::crc::fcs16(input(data)?.as_slice()))
 }
@@ -368,12 +874,16 @@ fn crc16_x25(data: &Bound<'_, PyAny>) -> PyResult<u16> {
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
-    use super::{crc16_x25, PyDecoder, PyErrorRecord, PyHdlcFrame, PyStats};
+    use super::{
+        crc16_x25, decode_frame, PyCosemObject, PyDecoder, PyErrorRecord, PyFrameSplitter,
+        PyHdlcFrame, PyStats, PyTelegram,
+    };
 
     use pyo3::prelude::*;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add("__version__", env!("CARGO_PKG_VERSION"))
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("OBIS_TABLE", super::obis_table(m.py())?)
     }
 }

@@ -144,7 +144,10 @@ mod tests {
 
     #[test]
     fn llc_and_unsupported() {
-        assert_eq!(strip_llc(&[0xE6, 0xE7, 0x00, 0x0F]).unwrap(), (&[0x0F][..], 3));
+        assert_eq!(
+            strip_llc(&[0xE6, 0xE7, 0x00, 0x0F]).unwrap(),
+            (&[0x0F][..], 3)
+        );
         assert_eq!(strip_llc(&[0x0F, 1]).unwrap().1, 0);
         assert!(strip_llc(&[0x12, 0x34]).is_err());
         assert_eq!(strip_llc(&[0xE6]).unwrap_err().layer, Layer::Llc);

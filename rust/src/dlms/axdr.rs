@@ -161,7 +161,10 @@ pub fn read_length(c: &mut Cursor<'_>) -> Result<usize> {
     }
     let n = usize::from(first & 0x7F);
     if n == 0 || n > 4 {
-        return Err(c.error_at(at, ErrorKind::Malformed("A-XDR length of 0 or more than 4 bytes")));
+        return Err(c.error_at(
+            at,
+            ErrorKind::Malformed("A-XDR length of 0 or more than 4 bytes"),
+        ));
     }
     let mut v: usize = 0;
     for b in c.take(n)? {
@@ -394,7 +397,13 @@ mod tests {
         let v: Vec<_> = nodes.iter().map(|n| n.value).collect();
         assert_eq!(v[1], Value::Null);
         assert_eq!(v[2], Value::Boolean(true));
-        assert_eq!(v[3], Value::BitString { bits: 10, bytes: &[0xFF, 0xC0] });
+        assert_eq!(
+            v[3],
+            Value::BitString {
+                bits: 10,
+                bytes: &[0xFF, 0xC0]
+            }
+        );
         assert_eq!(v[4], Value::I32(-2));
         assert_eq!(v[5], Value::VisibleString(b"hi"));
         assert_eq!(v[7], Value::Bcd(&[0x12]));
@@ -404,7 +413,10 @@ mod tests {
         assert_eq!(v[11], Value::U16(2274));
         assert_eq!(
             v[12],
-            Value::CompactArray { description: &[0x01, 0x00, 0x02, 0x12], contents: &[0, 1, 0, 2] }
+            Value::CompactArray {
+                description: &[0x01, 0x00, 0x02, 0x12],
+                contents: &[0, 1, 0, 2]
+            }
         );
         assert_eq!(v[13], Value::I64(i64::MIN));
         assert_eq!(v[14], Value::U64(256));
@@ -432,7 +444,10 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::TooDeep { limit: MAX_DEPTH });
         assert_eq!(e.offset, 2 * usize::from(MAX_DEPTH));
         // unknown tag
-        assert_eq!(decode(&[0x02, 0x01, 0x07]).unwrap_err().kind, ErrorKind::Unsupported { tag: 7 });
+        assert_eq!(
+            decode(&[0x02, 0x01, 0x07]).unwrap_err().kind,
+            ErrorKind::Unsupported { tag: 7 }
+        );
         assert_eq!(decode(&[0x02, 0x01, 0x07]).unwrap_err().offset, 2);
     }
 

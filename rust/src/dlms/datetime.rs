@@ -110,13 +110,7 @@ impl CosemDateTime {
             0
         };
         Some((
-            self.year,
-            self.month,
-            self.day,
-            self.hour,
-            minute,
-            second,
-            micros,
+            self.year, self.month, self.day, self.hour, minute, second, micros,
         ))
     }
 
@@ -160,7 +154,9 @@ mod tests {
     #[test]
     fn kaifa_local_time() {
         // 07E1 09 0C 02 17 12 2A FF 8000 00 -> 2017-09-12 23:18:42, deviation n/s, status 0
-        let b = [0x07, 0xE1, 0x09, 0x0C, 0x02, 0x17, 0x12, 0x2A, 0xFF, 0x80, 0x00, 0x00];
+        let b = [
+            0x07, 0xE1, 0x09, 0x0C, 0x02, 0x17, 0x12, 0x2A, 0xFF, 0x80, 0x00, 0x00,
+        ];
         let t = CosemDateTime::parse(&b).unwrap();
         assert_eq!(t.fields(), Some((2017, 9, 12, 23, 18, 42, 0)));
         assert_eq!(t.deviation, DEVIATION_UNSPECIFIED);
@@ -169,14 +165,26 @@ mod tests {
 
     #[test]
     fn trusted_deviation_and_aidon_zero() {
-        let mut b = [0x07, 0xE8, 0x03, 0x1F, 0x07, 0x02, 0x00, 0x00, 0x00, 0xFF, 0xC4, 0x00];
+        let mut b = [
+            0x07, 0xE8, 0x03, 0x1F, 0x07, 0x02, 0x00, 0x00, 0x00, 0xFF, 0xC4, 0x00,
+        ];
         let t = CosemDateTime::parse(&b).unwrap();
-        assert_eq!(t.basis(false), TimeBasis::FixedOffset { utc_offset_minutes: 60 });
+        assert_eq!(
+            t.basis(false),
+            TimeBasis::FixedOffset {
+                utc_offset_minutes: 60
+            }
+        );
         b[9] = 0;
         b[10] = 0;
         b[11] = 0x80;
         let t = CosemDateTime::parse(&b).unwrap();
-        assert_eq!(t.basis(false), TimeBasis::FixedOffset { utc_offset_minutes: 0 });
+        assert_eq!(
+            t.basis(false),
+            TimeBasis::FixedOffset {
+                utc_offset_minutes: 0
+            }
+        );
         assert_eq!(t.basis(true), TimeBasis::LocalZone { dst: Some(true) });
     }
 

@@ -96,7 +96,10 @@ fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
     );
     let power = matches!(
         q,
-        Q::ActivePowerImport | Q::ActivePowerExport | Q::ReactivePowerImport | Q::ReactivePowerExport
+        Q::ActivePowerImport
+            | Q::ActivePowerExport
+            | Q::ReactivePowerImport
+            | Q::ReactivePowerExport
     );
     match m? {
         // W, var, mA, 0.1 V, Wh (community-verified; the KFM_001 sheet disagrees, §8.2)
@@ -337,7 +340,11 @@ pub fn map(
     let mut list_id_at = None;
     match root.value {
         Value::Array(_) | Value::Structure(_) => extract(nodes, 0, &mut found, &mut list_id_at),
-        _ => return Err(mapping_error("notification body is not an array or structure")),
+        _ => {
+            return Err(mapping_error(
+                "notification body is not an array or structure",
+            ))
+        }
     }
     if found.is_empty() {
         return Err(mapping_error(
@@ -369,7 +376,9 @@ pub fn map(
             // Aidon's self-describing register structures without a list id (list 1, or a bare
             // LLC/APDU with no HDLC addresses)
             (matches!(root.value, Value::Array(_))
-                && found.iter().all(|f| f.scaler_unit.is_some() || f.obis.quantity().is_some())
+                && found
+                    .iter()
+                    .all(|f| f.scaler_unit.is_some() || f.obis.quantity().is_some())
                 && found.iter().any(|f| f.scaler_unit.is_some()))
             .then_some(Manufacturer::Aidon)
         });

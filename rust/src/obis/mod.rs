@@ -26,7 +26,10 @@ impl Obis {
     /// and F is 255 (or the code names a known quantity).
     pub fn plausible(b: &[u8]) -> bool {
         match b {
-            [a, _, _, _, _, f] => (*a <= 1 && *f == 0xFF) || Obis::from_slice(b).is_some_and(|o| o.quantity().is_some() && *a <= 1),
+            [a, _, _, _, _, f] => {
+                (*a <= 1 && *f == 0xFF)
+                    || Obis::from_slice(b).is_some_and(|o| o.quantity().is_some() && *a <= 1)
+            }
             _ => false,
         }
     }

@@ -165,7 +165,12 @@ mod tests {
         for (i, d) in TABLE.iter().enumerate() {
             assert_eq!(d.quantity as usize, i);
             for &(a, c, dd, e) in d.codes {
-                assert_eq!(Quantity::from_acde(a, c, dd, e), Some(d.quantity), "{}", d.field);
+                assert_eq!(
+                    Quantity::from_acde(a, c, dd, e),
+                    Some(d.quantity),
+                    "{}",
+                    d.field
+                );
             }
             assert_eq!(Quantity::from_field(d.field), Some(d.quantity));
         }
@@ -179,6 +184,9 @@ mod tests {
     fn lenient_b_and_f_strict_a() {
         assert_eq!(Quantity::from_acde(1, 31, 7, 0), Some(Quantity::CurrentL1));
         assert_eq!(Quantity::from_acde(0, 31, 7, 0), None);
-        assert_eq!(Quantity::ActivePowerImport.canonical(), [1, 0, 1, 7, 0, 255]);
+        assert_eq!(
+            Quantity::ActivePowerImport.canonical(),
+            [1, 0, 1, 7, 0, 255]
+        );
     }
 }
