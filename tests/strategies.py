@@ -115,7 +115,8 @@ def addresses(draw: st.DrawFn) -> bytes:
 @st.composite
 def informations(draw: st.DrawFn, max_size: int = MAX_INFO) -> bytes:
     """An information field of 0..max_size bytes, often holding 0x7E and 0x7D."""
-    data = bytearray(draw(st.binary(max_size=max_size)))
+    size = draw(st.one_of(st.integers(0, min(32, max_size)), st.integers(0, max_size)))
+    data = bytearray(draw(st.binary(min_size=size, max_size=size)))
     if data:
         specials = draw(
             st.lists(

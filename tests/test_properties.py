@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import hanport
 import pytest
-from hanport import DecodeError, Decoder, HdlcFrame
+from hanport import DecodeError, FrameSplitter, HdlcFrame
 from hypothesis import example, given
 from hypothesis import strategies as st
 from strategies import (
@@ -37,7 +37,7 @@ PARSE_KINDS = {
     "truncated",
     "malformed",
 }
-#: Kinds a Decoder records (ErrorRecord.kind docstring).
+#: Kinds the HDLC layer records (ErrorRecord.kind docstring).
 RECORD_KINDS = {
     "bad_hcs",
     "bad_fcs",
@@ -60,7 +60,7 @@ class Run:
 
 
 def decode(chunks: Iterable[bytes]) -> Run:
-    dec = Decoder()
+    dec = FrameSplitter()
     out: list[HdlcFrame] = []
     for chunk in chunks:
         out += dec.feed(chunk)
@@ -198,7 +198,7 @@ def test_decoder_never_raises(data: bytes, sizes: list[int]) -> None:
     except BaseException as exc:  # PanicException is a BaseException
         if isinstance(exc, KeyboardInterrupt):
             raise
-        pytest.fail(f"Decoder raised {type(exc).__name__}: {exc!r}")
+        pytest.fail(f"FrameSplitter raised {type(exc).__name__}: {exc!r}")
     assert run.stats["bytes_in"] == len(data)
     assert run.stats["frames_ok"] == len(run.frames)
     assert run.stats["bytes_skipped"] <= len(data)

@@ -146,9 +146,20 @@ pub struct CosemObject {
 }
 
 impl CosemObject {
-    /// The value in SI base units.
+    /// The value in SI base units. Quantities that are real-valued by nature (V, A, Hz, power
+    /// factor) are always floats, so a column keeps one type whatever the meter's resolution;
+    /// W, var, Wh and varh stay integers while they are whole.
     pub fn value(&self) -> Data {
-        self.raw.scaled(self.scaler)
+        let v = self.raw.scaled(self.scaler);
+        let real = self.quantity.is_some_and(|q| {
+            q.def().kind == crate::obis::FieldKind::Number
+                && matches!(q.unit(), "V" | "A" | "Hz" | "")
+        });
+        match v {
+            Data::Int(x) if real => Data::Float(x as f64),
+            Data::UInt(x) if real => Data::Float(x as f64),
+            other => other,
+        }
     }
 
     /// Unit as text: from the payload's unit code, else from the OBIS table.

@@ -416,6 +416,7 @@ pub fn map(
 fn fill_identity(tg: &mut Telegram) {
     for o in &tg.objects {
         match (o.quantity, &o.raw) {
+            (_, Data::Text(s)) if s.is_empty() => {}
             (Some(Quantity::ListId), Data::Text(s)) if tg.list_id.is_none() => {
                 tg.list_id = Some(s.clone());
             }

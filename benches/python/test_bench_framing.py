@@ -1,0 +1,268 @@
+"""pytest-benchmark benchmarks of the framing layer through the Python bindings.
+
+The input is built like the Rust benchmark's (``benches/framing.rs``): every valid frame of the
+raw serial captures in ``tests/data/streams/*.bin`` is extracted with
+:class:`hanport.FrameSplitter`, grouped by meter (HDLC source address) and list (< 60 bytes is
+list 1; otherwise frames more than 20 % above the meter's median size are list 3, the rest
+list 2), then re-assembled in the Norwegian push pattern: 5 list-1 frames per list-2 frame and
+one list-3 frame per 360 list-2 frames, meters taking turns (Kamstrup sends no list 1), frames
+picked by a seeded PRNG.
+
+Groups: ``feed`` (:class:`hanport.FrameSplitter` and the full :class:`hanport.Decoder`, fed the
+whole stream at once or in 4 KiB chunks), ``hdlc_frame_parse`` (:meth:`hanport.HdlcFrame.parse`
+per frame) and ``vs_amshan`` (FrameSplitter against the pure-Python ``amshan`` 2.1.1 HDLC reader
+on the same bytes; the amshan side runs only if ``amshan`` is installed).
+
+pytest runs with ``--benchmark-disable`` by default: then every benchmark runs once on a small
+stream, as a smoke test. ``pytest benches/python --benchmark-enable`` measures; each result's
+``extra_info`` holds frames/s and MB/s (10^6 bytes) computed from the mean round time.
+Stream sizes when enabled: ``HANPORT_PY_BENCH_MB`` (default 10), ``HANPORT_PY_PEER_MB``
+(default 0.5) for ``vs_amshan``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import hanport
+import pytest
+
+STREAMS = Path(__file__).resolve().parents[2] / "tests" / "data" / "streams"
+SEED = 0x48414E504F525421
+CHUNK = 4096
+LIST1_MAX = 60
+LIST1_PER_LIST2 = 5
+LIST2_PER_LIST3 = 360
+SMOKE_BYTES = 200_000
+"""Stream size when benchmarks are disabled (each test then runs once)."""
+
+T = TypeVar("T")
+
+
+class Benchmark(Protocol):
+    """The parts of pytest-benchmark's ``benchmark`` fixture used here."""
+
+    group: str | None
+    extra_info: dict[str, Any]
+    stats: Any
+    disabled: bool
+
+    def __call__(self, function_to_benchmark: Callable[..., T], /, *args: Any) -> T: ...
+
+    def pedantic(
+        self,
+        target: Callable[..., T],
+        args: Sequence[Any] = ...,
+        *,
+        rounds: int = ...,
+        warmup_rounds: int = ...,
+        iterations: int = ...,
+    ) -> T: ...
+
+
+@dataclass(frozen=True)
+class Meter:
+    """The valid frames (flags included) of one meter, by list (index 0 is list 1)."""
+
+    source_address: bytes
+    lists: tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]
+
+
+@dataclass(frozen=True)
+class Mix:
+    """An assembled stream, the frames in it, and how many of each list."""
+
+    data: bytes
+    frames: tuple[bytes, ...]
+    per_list: tuple[int, int, int]
+
+
+def _mb_from_env(name: str, default: float) -> int:
+    try:
+        mb = float(os.environ.get(name, default))
+    except ValueError:
+        mb = default
+    return int((mb if mb > 0 else default) * 1e6)
+
+
+@cache
+def meters() -> tuple[Meter, ...]:
+    """Every valid frame of the captures, grouped by meter and list."""
+    by_src: dict[bytes, list[bytes]] = {}
+    paths = sorted(STREAMS.glob("*.bin"))
+    assert paths, f"no captures in {STREAMS}"
+    for path in paths:
+        splitter = hanport.FrameSplitter()
+        for frame in [*splitter.feed(path.read_bytes()), *splitter.flush()]:
+            by_src.setdefault(frame.source_address, []).append(frame.raw)
+    out = []
+    for src in sorted(by_src):
+        frames = by_src[src]
+        big = sorted(len(f) for f in frames if len(f) >= LIST1_MAX)
+        median = big[len(big) // 2] if big else 0
+        lists: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
+        for f in frames:
+            if len(f) < LIST1_MAX:
+                lists[0].append(f)
+            elif len(f) * 5 > median * 6:
+                lists[2].append(f)
+            else:
+                lists[1].append(f)
+        out.append(Meter(src, (tuple(lists[0]), tuple(lists[1]), tuple(lists[2]))))
+    return tuple(out)
+
+
+@cache
+def build_stream(target: int, seed: int = SEED) -> Mix:
+    """A clean stream of at least ``target`` bytes in the Norwegian list 1/2/3 pattern."""
+    pools = [[m.lists[k] for m in meters() if m.lists[k]] for k in range(3)]
+    assert all(pools), "the captures must hold frames of every list"
+    rng = random.Random(seed)
+    out = bytearray()
+    frames: list[bytes] = []
+    per_list = [0, 0, 0]
+    turn = [0, 0, 0]
+
+    def emit(k: int) -> None:
+        pool = pools[k][turn[k] % len(pools[k])]
+        turn[k] += 1
+        frame = pool[rng.randrange(len(pool))]
+        out.extend(frame)
+        frames.append(frame)
+        per_list[k] += 1
+
+    list2 = 0
+    while len(out) < target:
+        for _ in range(LIST1_PER_LIST2):
+            emit(0)
+        emit(1)
+        list2 += 1
+        if list2 % LIST2_PER_LIST3 == 0:
+            emit(2)
+    return Mix(bytes(out), tuple(frames), (per_list[0], per_list[1], per_list[2]))
+
+
+def stream_for(benchmark: Benchmark, env: str, default_mb: float) -> Mix:
+    """The full-size stream when measuring, a small one for the smoke run."""
+    if benchmark.disabled:
+        return build_stream(SMOKE_BYTES)
+    return build_stream(_mb_from_env(env, default_mb))
+
+
+def record(benchmark: Benchmark, *, frames: int, nbytes: int) -> None:
+    """Store the workload and, when measured, frames/s and MB/s in ``extra_info``."""
+    benchmark.extra_info["frames"] = frames
+    benchmark.extra_info["bytes"] = nbytes
+    if benchmark.disabled or benchmark.stats is None:
+        return
+    mean = float(benchmark.stats.stats.mean)
+    benchmark.extra_info["frames_per_s"] = round(frames / mean)
+    benchmark.extra_info["MB_per_s"] = round(nbytes / mean / 1e6, 2)
+    benchmark.extra_info["ns_per_frame"] = round(mean / frames * 1e9, 1)
+
+
+class StreamDecoder(Protocol):
+    """What :class:`hanport.FrameSplitter` and :class:`hanport.Decoder` have in common."""
+
+    def feed(self, chunk: bytes | memoryview, /) -> Sequence[object]: ...
+
+    def flush(self) -> Sequence[object]: ...
+
+
+LAYERS: dict[str, Callable[[], StreamDecoder]] = {
+    "FrameSplitter": hanport.FrameSplitter,
+    "Decoder": hanport.Decoder,
+}
+
+
+def feed_whole(make: Callable[[], StreamDecoder], data: bytes) -> list[object]:
+    decoder = make()
+    return [*decoder.feed(data), *decoder.flush()]
+
+
+def feed_chunked(make: Callable[[], StreamDecoder], data: bytes) -> list[object]:
+    decoder = make()
+    view = memoryview(data)
+    out: list[object] = []
+    for at in range(0, len(view), CHUNK):
+        out.extend(decoder.feed(view[at : at + CHUNK]))
+    out.extend(decoder.flush())
+    return out
+
+
+def split_whole(data: bytes) -> list[hanport.HdlcFrame]:
+    splitter = hanport.FrameSplitter()
+    return [*splitter.feed(data), *splitter.flush()]
+
+
+def parse_each(frames: tuple[bytes, ...]) -> int:
+    parse = hanport.HdlcFrame.parse
+    n = 0
+    for raw in frames:
+        n += len(parse(raw))
+    return n
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", f"chunks_{CHUNK // 1024}KiB"])
+@pytest.mark.parametrize("layer", list(LAYERS))
+def test_feed(benchmark: Benchmark, layer: str, chunked: bool) -> None:
+    mix = stream_for(benchmark, "HANPORT_PY_BENCH_MB", 10)
+    benchmark.group = "feed"
+    feed = feed_chunked if chunked else feed_whole
+    out = benchmark(feed, LAYERS[layer], mix.data)
+    # Every frame of the captures decodes, so the Decoder returns one telegram per frame.
+    assert len(out) == len(mix.frames)
+    record(benchmark, frames=len(out), nbytes=len(mix.data))
+
+
+def test_hdlc_frame_parse(benchmark: Benchmark) -> None:
+    mix = stream_for(benchmark, "HANPORT_PY_BENCH_MB", 10)
+    benchmark.group = "hdlc_frame_parse"
+    total = benchmark(parse_each, mix.frames)
+    assert total == sum(len(f) for f in mix.frames)
+    record(benchmark, frames=len(mix.frames), nbytes=len(mix.data))
+
+
+def test_peer_hanport(benchmark: Benchmark) -> None:
+    """hanport's FrameSplitter on the stream the amshan benchmark reads (like for like)."""
+    mix = stream_for(benchmark, "HANPORT_PY_PEER_MB", 0.5)
+    benchmark.group = "vs_amshan"
+    frames = benchmark(split_whole, mix.data)
+    assert [f.raw for f in frames] == list(mix.frames)
+    record(benchmark, frames=len(frames), nbytes=len(mix.data))
+
+
+def test_peer_amshan(benchmark: Benchmark) -> None:
+    """The pure-Python ``amshan`` HDLC reader (amshan 2.1.1) on the same stream."""
+    hdlc = pytest.importorskip("han.hdlc")
+    mix = stream_for(benchmark, "HANPORT_PY_PEER_MB", 0.5)
+    benchmark.group = "vs_amshan"
+
+    def read(data: bytes) -> list[Any]:
+        frames: list[Any] = hdlc.HdlcFrameReader(False).read(data)
+        return frames
+
+    frames = benchmark.pedantic(read, (mix.data,), rounds=3, warmup_rounds=0, iterations=1)
+    good = sum(1 for f in frames if f.is_good_ffc and f.is_expected_length)
+    assert good == len(frames) == len(mix.frames)
+    record(benchmark, frames=len(frames), nbytes=len(mix.data))
+    if not benchmark.disabled and benchmark.stats is not None:
+        # Best round of each, measured back to back on the same bytes.
+        ours = len(mix.frames) / min(_timed(split_whole, mix.data) for _ in range(5))
+        theirs = len(frames) / float(benchmark.stats.stats.min)
+        benchmark.extra_info["hanport_best_frames_per_s"] = round(ours)
+        benchmark.extra_info["amshan_best_frames_per_s"] = round(theirs)
+        benchmark.extra_info["hanport_speedup"] = round(ours / theirs, 1)
+
+
+def _timed(fn: Callable[[bytes], object], data: bytes) -> float:
+    start = time.perf_counter()
+    fn(data)
+    return time.perf_counter() - start
