@@ -33,8 +33,6 @@ def test_golden(record: dict[str, Any]) -> None:
 
 def test_every_valid_hdlc_frame_decodes() -> None:
     failures = [
-        r["id"]
-        for r in RECORDS
-        if r["format"] == "hdlc" and "error" in decode_record(r)["decoded"]
+        r["id"] for r in RECORDS if r["format"] == "hdlc" and "error" in decode_record(r)["decoded"]
     ]
     assert failures == []

@@ -103,8 +103,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for line in _table(header, [telegram_row(t) for t in shown]):
             print("  " + line)
     print(f"\nhanport {__version__}: summary")
-    header = ("capture", "bytes", "frames", "telegrams", "bad checksum", "malformed", "skipped")
-    for line in _table(header, summary):
+    cols = ("capture", "bytes", "frames", "telegrams", "bad checksum", "malformed", "skipped")
+    for line in _table(cols, summary):
         print(line)
     return 0
 

@@ -83,7 +83,8 @@ impl Data {
         if scaler == 0 {
             return self.clone();
         }
-        let pow = 10f64.powi(i32::from(scaler.unsigned_abs()));
+        // exact for |scaler| <= 22, which covers every real meter; no libm needed (no_std)
+        let pow = (0..scaler.unsigned_abs()).fold(1.0f64, |p, _| p * 10.0);
         let as_f = |x: f64| {
             if scaler < 0 {
                 x / pow

@@ -404,7 +404,9 @@ mod tests {
         emit(&[0x41], &[0x08, 0x83], 0x13, false, &info)
     }
 
-    fn run_chunked(data: &[u8], cuts: &[usize]) -> (Vec<(u64, Vec<u8>)>, Vec<ErrorRecord>, Stats) {
+    type Output = (Vec<(u64, Vec<u8>)>, Vec<ErrorRecord>, Stats);
+
+    fn run_chunked(data: &[u8], cuts: &[usize]) -> Output {
         let mut s = FrameSplitter::new();
         let mut frames = Vec::new();
         let mut errors = Vec::new();
