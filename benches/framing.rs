@@ -368,5 +368,56 @@ fn bench_split_noisy(c: &mut Criterion) {
     split_group(c, "split_noisy", &mix);
 }
 
-criterion_group!(benches, bench_crc, bench_split, bench_split_noisy);
+/// Full decode: frames -> LLC -> APDU -> A-XDR -> vendor mapping -> owned `Telegram`s.
+/// Returns (telegrams, objects, error records).
+fn decode(data: &[u8]) -> (u64, u64, u64) {
+    let mut dec = hanport::Decoder::new();
+    let (mut telegrams, mut objects, mut errors) = (0u64, 0u64, 0u64);
+    let mut on = |ev: hanport::DecoderEvent<'_>| match ev {
+        hanport::DecoderEvent::Telegram { telegram, .. } => {
+            telegrams += 1;
+            objects += telegram.objects.len() as u64;
+        }
+        hanport::DecoderEvent::Error(_) => errors += 1,
+    };
+    dec.push(data, &mut on);
+    dec.finish(&mut on);
+    (telegrams, objects, errors)
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let meters = meters();
+    let mix = build_stream(meters, stream_target(), None, SEED);
+    let data = mix.bytes.as_slice();
+    // Checked once, outside the timing: every frame of the real captures decodes.
+    let (telegrams, objects, errors) = decode(data);
+    assert_eq!(telegrams, mix.good, "{errors} error records");
+    assert_eq!(errors, 0);
+    eprintln!(
+        "decode: {telegrams} telegrams, {objects} objects, {:.1} objects/telegram",
+        objects as f64 / telegrams as f64
+    );
+    let mut g = c.benchmark_group("decode");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6))
+        .throughput(Throughput::Elements(telegrams));
+    g.bench_function("norwegian_mix_telegrams", |b| {
+        b.iter(|| decode(black_box(data)))
+    });
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("norwegian_mix_bytes", |b| {
+        b.iter(|| decode(black_box(data)))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_crc,
+    bench_split,
+    bench_split_noisy,
+    bench_decode
+);
 criterion_main!(benches);

@@ -192,16 +192,11 @@ fn scaler_unit(nodes: &[Node<'_>], i: usize) -> Option<(i8, u8)> {
     }
 }
 
-/// Raw object found by the generic extractor.
-struct Found {
-    obis: Obis,
-    value_index: usize,
-    scaler_unit: Option<(i8, u8)>,
-}
-
 /// Generic OBIS extraction over the children of the container at `c` (PROTOCOL.md B.5).
 /// Depth is bounded by the A-XDR decoder's nesting limit.
-fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<Found>, list_id: &mut Option<usize>) {
+/// Objects get the payload's scaler-unit when there is one; vendor defaults come later, once the
+/// vendor is known.
+fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<CosemObject>, list_id: &mut Option<usize>) {
     let end = next_sibling(nodes, c).min(nodes.len());
     let mut i = c + 1;
     let mut first = true;
@@ -218,11 +213,19 @@ fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<Found>, list_id: &mut Opt
                 if su.is_some() {
                     j = next_sibling(nodes, j);
                 }
-                if let Some(obis) = Obis::from_slice(s) {
-                    out.push(Found {
+                if let (Some(obis), Some(v)) = (Obis::from_slice(s), value_at(nodes, vi)) {
+                    let q = obis.quantity();
+                    let (scaler, unit, scaler_source) = match su {
+                        Some((s, u)) => (s, Some(u), ScalerSource::Payload),
+                        None => (0, q.and_then(unit_code), ScalerSource::None),
+                    };
+                    out.push(CosemObject {
                         obis,
-                        value_index: vi,
-                        scaler_unit: su,
+                        raw: data_of(v, q),
+                        scaler,
+                        unit,
+                        scaler_source,
+                        quantity: q,
                     });
                 }
                 i = j;
@@ -310,6 +313,7 @@ pub fn map(
         };
         if let Some(layout) = positional {
             tg.manufacturer = Some(Manufacturer::Kaifa);
+            tg.objects.reserve_exact(layout.len());
             let mut i = 1;
             for &q in layout {
                 let Some(v) = value_at(nodes, i) else {
@@ -336,37 +340,36 @@ pub fn map(
         }
     }
 
-    let mut found = Vec::new();
+    let mut objects = Vec::with_capacity(root.value.container_len().unwrap_or(0) as usize);
     let mut list_id_at = None;
     match root.value {
-        Value::Array(_) | Value::Structure(_) => extract(nodes, 0, &mut found, &mut list_id_at),
+        Value::Array(_) | Value::Structure(_) => {
+            extract(nodes, 0, &mut objects, &mut list_id_at);
+        }
         _ => {
             return Err(mapping_error(
                 "notification body is not an array or structure",
             ))
         }
     }
-    if found.is_empty() {
+    if objects.is_empty() {
         return Err(mapping_error(
             "no OBIS-coded objects and no known positional layout in the body",
         ));
     }
-    let list_id_text = list_id_at
-        .and_then(|i| value_at(nodes, i))
-        .map(|v| data_of(v, Some(Quantity::ListId)));
     // list id first: it decides the vendor, and the vendor decides the implicit scalers
-    let mut list_id = list_id_text.and_then(|d| match d {
-        Data::Text(s) => Some(s),
-        _ => None,
-    });
-    for f in &found {
-        if f.obis.quantity() == Some(Quantity::ListId) {
-            if let Some(Data::Text(s)) =
-                value_at(nodes, f.value_index).map(|v| data_of(v, Some(Quantity::ListId)))
-            {
-                list_id = Some(s);
-            }
+    let mut list_id = list_id_at.and_then(|i| value_at(nodes, i)).and_then(|v| {
+        match data_of(v, Some(Quantity::ListId)) {
+            Data::Text(s) => Some(s),
+            _ => None,
         }
+    });
+    if let Some(s) = objects
+        .iter()
+        .find(|o| o.quantity == Some(Quantity::ListId))
+        .and_then(|o| o.raw.as_text())
+    {
+        list_id = Some(s.to_owned());
     }
     tg.manufacturer = list_id
         .as_deref()
@@ -376,35 +379,23 @@ pub fn map(
             // Aidon's self-describing register structures without a list id (list 1, or a bare
             // LLC/APDU with no HDLC addresses)
             (matches!(root.value, Value::Array(_))
-                && found
+                && objects
                     .iter()
-                    .all(|f| f.scaler_unit.is_some() || f.obis.quantity().is_some())
-                && found.iter().any(|f| f.scaler_unit.is_some()))
+                    .all(|o| o.scaler_source == ScalerSource::Payload || o.quantity.is_some())
+                && objects
+                    .iter()
+                    .any(|o| o.scaler_source == ScalerSource::Payload))
             .then_some(Manufacturer::Aidon)
         });
-    for f in found {
-        let q = f.obis.quantity();
-        let Some(v) = value_at(nodes, f.value_index) else {
-            continue;
-        };
-        let raw = data_of(v, q);
-        let (scaler, unit, source) = match (f.scaler_unit, q) {
-            (Some((s, u)), _) => (s, Some(u), ScalerSource::Payload),
-            (None, Some(q)) => match vendor_scaler(tg.manufacturer, q) {
-                Some(s) => (s, unit_code(q), ScalerSource::Vendor),
-                None => (0, unit_code(q), ScalerSource::None),
-            },
-            (None, None) => (0, None, ScalerSource::None),
-        };
-        tg.objects.push(CosemObject {
-            obis: f.obis,
-            raw,
-            scaler,
-            unit,
-            scaler_source: source,
-            quantity: q,
-        });
+    for o in &mut objects {
+        if o.scaler_source == ScalerSource::None {
+            if let Some(s) = o.quantity.and_then(|q| vendor_scaler(tg.manufacturer, q)) {
+                o.scaler = s;
+                o.scaler_source = ScalerSource::Vendor;
+            }
+        }
     }
+    tg.objects = objects;
     if tg.list_id.is_none() {
         tg.list_id = list_id;
     }
