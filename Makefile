@@ -38,7 +38,7 @@ demo: $(BUILD)
 	$(PY) -m hanport demo
 
 .PHONY: lint-rust
-lint-rust:
+lint-rust: $(STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets --features python -- -D warnings
 
