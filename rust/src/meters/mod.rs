@@ -369,7 +369,7 @@ pub fn map(
         .find(|o| o.quantity == Some(Quantity::ListId))
         .and_then(|o| o.raw.as_text())
     {
-        list_id = Some(s.to_owned());
+        list_id = Some(String::from(s));
     }
     tg.manufacturer = list_id
         .as_deref()
