@@ -274,3 +274,61 @@ def _timed(fn: Callable[[bytes], object], data: bytes) -> float:
     start = time.perf_counter()
     fn(data)
     return time.perf_counter() - start
+
+
+def decode_whole(data: bytes) -> list[hanport.Telegram]:
+    decoder = hanport.Decoder()
+    return [*decoder.feed(data), *decoder.flush()]
+
+
+def decode_each(frames: tuple[bytes, ...]) -> int:
+    decode = hanport.decode_frame
+    n = 0
+    for raw in frames:
+        n += len(decode(raw).objects)
+    return n
+
+
+def test_decode_frame_each(benchmark: Benchmark) -> None:
+    """``decode_frame`` per frame: the per-call overhead of the strict API."""
+    mix = stream_for(benchmark, "HANPORT_PY_PEER_MB", 0.5)
+    benchmark.group = "decode_frame"
+    total = benchmark(decode_each, mix.frames)
+    assert total > 0
+    record(benchmark, frames=len(mix.frames), nbytes=len(mix.data))
+
+
+def test_full_decode_hanport(benchmark: Benchmark) -> None:
+    """``Decoder.feed`` to ``Telegram`` objects, on the stream the amshan side decodes."""
+    mix = stream_for(benchmark, "HANPORT_PY_PEER_MB", 0.5)
+    benchmark.group = "full_decode_vs_amshan"
+    telegrams = benchmark(decode_whole, mix.data)
+    assert len(telegrams) == len(mix.frames)
+    record(benchmark, frames=len(telegrams), nbytes=len(mix.data))
+
+
+def test_full_decode_amshan(benchmark: Benchmark) -> None:
+    """amshan 2.1.1 full decode: HDLC reader, then AutoDecoder on each payload (its documented
+    use), on the same bytes; the hanport rate is re-measured back to back for the ratio."""
+    hdlc = pytest.importorskip("han.hdlc")
+    autodecoder = pytest.importorskip("han.autodecoder")
+    mix = stream_for(benchmark, "HANPORT_PY_PEER_MB", 0.5)
+    benchmark.group = "full_decode_vs_amshan"
+
+    def decode(data: bytes) -> list[Any]:
+        dec = autodecoder.AutoDecoder()
+        out: list[Any] = []
+        for frame in hdlc.HdlcFrameReader(False).read(data):
+            out.append(dec.decode_message_payload(frame.payload))
+        return out
+
+    results = benchmark.pedantic(decode, (mix.data,), rounds=3, warmup_rounds=0, iterations=1)
+    decoded = sum(1 for r in results if r)
+    assert decoded == len(mix.frames)
+    record(benchmark, frames=len(results), nbytes=len(mix.data))
+    if not benchmark.disabled and benchmark.stats is not None:
+        ours = len(mix.frames) / min(_timed(decode_whole, mix.data) for _ in range(5))
+        theirs = len(results) / float(benchmark.stats.stats.min)
+        benchmark.extra_info["hanport_best_telegrams_per_s"] = round(ours)
+        benchmark.extra_info["amshan_best_frames_per_s"] = round(theirs)
+        benchmark.extra_info["hanport_speedup"] = round(ours / theirs, 1)
