@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import hanport
 import pytest
+
+import hanport
 
 autodecoder = pytest.importorskip("han.autodecoder")
 cosem = pytest.importorskip("han.cosem")

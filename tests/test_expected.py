@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import hanport
 import pytest
+
+import hanport
 
 RECORDS_DIR = Path(__file__).resolve().parent / "data" / "records"
 TZ = ZoneInfo("Europe/Oslo")

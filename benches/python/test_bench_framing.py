@@ -31,8 +31,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import hanport
 import pytest
+
+import hanport
 
 STREAMS = Path(__file__).resolve().parents[2] / "tests" / "data" / "streams"
 SEED = 0x48414E504F525421

@@ -30,9 +30,9 @@ from hanport.errors import (
 )
 
 __all__ = [
+    "OBIS_TABLE",
     "ApduError",
     "AxdrError",
-    "OBIS_TABLE",
     "ChecksumError",
     "CosemObject",
     "DecodeError",

@@ -9,7 +9,6 @@ validity. Streams are copied byte for byte with their provenance JSON.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
