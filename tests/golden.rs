@@ -91,6 +91,8 @@ fn rust_decoder_agrees_with_every_golden_file() {
                     tg.meter_time.and_then(|t| t.fields()).is_none(),
                     "{id}"
                 );
+                let flags: Vec<&str> = tg.flags.names().collect();
+                assert_eq!(want["flags"], serde_json::json!(flags), "{id}");
                 let objs = want["objects"].as_array().unwrap();
                 assert_eq!(objs.len(), tg.objects.len(), "{id}");
                 for (o, w) in tg.objects.iter().zip(objs) {

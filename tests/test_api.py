@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import hanport
 import hanport.errors
-import pytest
 from hanport import (
     ApduError,
     AxdrError,
@@ -25,7 +26,9 @@ from hanport import (
     HdlcFrame,
     MappingError,
     UnsupportedError,
+    decode_frame,
 )
+
 from strategies import FLAG, crc16_x25_bitwise, encode_frame
 
 ERROR_CLASSES: list[type[DecodeError]] = [
@@ -250,11 +253,6 @@ def test_parse_and_crc_accept_buffers_and_reject_str() -> None:
         hanport.crc16_x25("123456789")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    reason="BUG: non-buffer arguments go through bytes(obj): an int n is taken as n zero bytes, "
-    "a list of ints as those bytes, instead of raising TypeError",
-    strict=True,
-)
 @pytest.mark.parametrize("bad", [5, [0x7E, 0xA0]], ids=["int", "list"])
 def test_non_buffers_are_rejected(bad: Any) -> None:
     dec = hanport.Decoder()
@@ -378,3 +376,39 @@ def test_real_captures_match_golden_files(data_dir: Path) -> None:
             body = f.raw[1:-1]
             assert crc16_x25_bitwise(body[:-2]) == int.from_bytes(body[-2:], "little")
             assert HdlcFrame.parse(f.raw).information == f.information
+
+
+# --------------------------------------------------------------------------------------------
+# telegrams: date-times Python cannot represent
+# --------------------------------------------------------------------------------------------
+
+
+def _cosem_datetime(year: int, month: int, day: int, hms: tuple[int, int, int], dev: int) -> bytes:
+    return (
+        bytes([year >> 8, year & 0xFF, month, day, 0xFF, *hms, 0])
+        + (dev & 0xFFFF).to_bytes(2, "big")
+        + b"\x00"
+    )
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        _cosem_datetime(0, 1, 1, (0, 0, 0), 0x8000),
+        _cosem_datetime(10000, 1, 1, (0, 0, 0), 0x8000),
+        _cosem_datetime(65534, 1, 1, (0, 0, 0), 0x8000),
+        _cosem_datetime(9999, 12, 31, (23, 59, 59), 60),
+        _cosem_datetime(1, 1, 1, (0, 0, 0), -60),
+    ],
+    ids=["year-0", "year-10000", "year-65534", "9999-12-31-dev+60", "0001-01-01-dev-60"],
+)
+def test_out_of_range_years_do_not_raise(when: bytes) -> None:
+    body = bytes.fromhex("010102020906000001 0000ff".replace(" ", "")) + b"\x09\x0c" + when
+    info = bytes.fromhex("e6e7000f40000000") + b"\x09\x0c" + when + body
+    frame = encode_frame(b"\x41", b"\x08\x83", 0x13, False, info).raw
+    telegram = decode_frame(frame)
+    assert telegram.notification_time is None
+    json.dumps(telegram.to_dict())
+    for obj in telegram.objects:
+        assert obj.value is None
+        repr(obj)

@@ -94,6 +94,14 @@ class Telegram:
     @property
     def raw(self) -> bytes:
         """The bytes this telegram was decoded from."""
+    @property
+    def flags(self) -> list[str]:
+        """Data-quality flags, never silent fixes: ``"implausible_voltage"``,
+        ``"implausible_current"``, ``"power_inconsistent"``, ``"repeated_snapshot"``,
+        ``"register_backwards"``, ``"clock_drift"``; empty when nothing looks wrong."""
+    @property
+    def received_at(self) -> datetime | None:
+        """When the stream decoder received the frame, or None for :func:`decode_frame`."""
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO 8601 strings, bytes as hex)."""
 
@@ -224,10 +232,17 @@ class Decoder:
     """
 
     def __new__(
-        cls, *, keys: Mapping[str, Any] | None = None, tz: str = "Europe/Oslo"
-    ) -> Decoder: ...
-    def feed(self, chunk: Buffer, /) -> list[Telegram]:
-        """Feed bytes; return the telegrams they complete."""
+        cls,
+        *,
+        keys: Mapping[str, Any] | None = None,
+        tz: str = "Europe/Oslo",
+        max_clock_drift: float | None = None,
+    ) -> Decoder:
+        """``max_clock_drift`` (seconds): flag telegrams whose meter clock is further than this
+        from their receive time (``"clock_drift"``); None (the default) checks nothing."""
+    def feed(self, chunk: Buffer, /, *, received_at: float | None = None) -> list[Telegram]:
+        """Feed bytes; return the telegrams they complete. ``received_at`` (seconds since the
+        epoch, default now) is recorded on each telegram."""
     def flush(self) -> list[Telegram]:
         """End of stream: resolve buffered bytes and return any telegrams they complete."""
     @property

@@ -35,7 +35,9 @@ fn decode_information<'a>(
     let body_at = llc_len + n.body_offset;
     nodes.clear();
     decode_into(n.body, nodes).map_err(|e| e.add_offset(body_at))?;
-    map(&n, nodes, hints).map_err(|e| e.add_offset(body_at))
+    let mut tg = map(&n, nodes, hints).map_err(|e| e.add_offset(body_at))?;
+    tg.flags = crate::quality::stateless(&tg);
+    Ok(tg)
 }
 
 /// Decodes one complete link frame, strictly: an HDLC frame with flags (`7E … 7E`) or without
@@ -124,6 +126,7 @@ pub enum DecoderEvent<'a> {
 pub struct Decoder {
     splitter: FrameSplitter,
     scratch: Vec<Node<'static>>,
+    tracker: crate::quality::Tracker,
     telegrams: u64,
     undecodable: u64,
 }
@@ -162,6 +165,7 @@ impl Decoder {
         let mut scratch = recycle(core::mem::take(&mut self.scratch));
         let mut telegrams = 0u64;
         let mut undecodable = 0u64;
+        let tracker = &mut self.tracker;
         let mut on_event = |ev: Event<'_>| match ev {
             Event::Frame(f) => {
                 let mut nodes = recycle(core::mem::take(&mut scratch));
@@ -184,7 +188,9 @@ impl Decoder {
                 };
                 scratch = recycle(nodes);
                 match result {
-                    Ok(telegram) => {
+                    Ok(mut telegram) => {
+                        let stateful = tracker.check(&telegram);
+                        telegram.flags.0 |= stateful.0;
                         telegrams += 1;
                         sink(DecoderEvent::Telegram {
                             telegram,

@@ -35,6 +35,7 @@ pub mod error;
 pub mod hdlc;
 pub mod meters;
 pub mod obis;
+pub mod quality;
 pub mod telegram;
 
 #[cfg(feature = "python")]

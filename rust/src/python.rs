@@ -68,9 +68,10 @@ fn input<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Input<'py>> {
             "expected bytes-like data, got str (use bytes.fromhex() for hex text)",
         ));
     }
-    // memoryview and any other buffer: bytes(obj)
+    // memoryview and any other buffer (memoryview() raises TypeError for anything else)
     let builtins = obj.py().import("builtins")?;
-    let b = builtins.getattr("bytes")?.call1((obj,))?;
+    let view = builtins.getattr("memoryview")?.call1((obj,))?;
+    let b = builtins.getattr("bytes")?.call1((view,))?;
     let b = b
         .cast_into::<PyBytes>()
         .map_err(|_| PyTypeError::new_err("expected a bytes-like object"))?;
@@ -431,6 +432,8 @@ struct PyTelegram {
     offset: u64,
     raw: Vec<u8>,
     zone: Py<PyAny>,
+    /// Seconds since the epoch when the stream decoder received the frame's last byte.
+    received_at: Option<f64>,
 }
 
 impl PyTelegram {
@@ -498,6 +501,18 @@ impl PyTelegram {
             if d.contains(key)? {
                 continue;
             }
+            // only values of the field's kind (a bit-string under the clock code is not a time)
+            let fits = matches!(
+                (q.def().kind, &o.raw),
+                (
+                    FieldKind::Number,
+                    Data::Int(_) | Data::UInt(_) | Data::Float(_)
+                ) | (FieldKind::Text, Data::Text(_))
+                    | (FieldKind::DateTime, Data::DateTime(_))
+            );
+            if !fits {
+                continue;
+            }
             let v = py_data(py, &o.value(), aidon, zone)?;
             if !v.is_none() {
                 d.set_item(key, v)?;
@@ -533,6 +548,25 @@ impl PyTelegram {
         PyBytes::new(py, &self.raw)
     }
 
+    /// Data-quality flags, e.g. `["repeated_snapshot"]`; empty when nothing looks wrong.
+    #[getter]
+    fn flags(&self) -> Vec<&'static str> {
+        self.inner.flags.names().collect()
+    }
+
+    /// When the stream decoder received the frame (tz-aware), or None for `decode_frame`.
+    #[getter]
+    fn received_at<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.received_at {
+            Some(t) => Ok(Some(
+                py.import("datetime")?
+                    .getattr("datetime")?
+                    .call_method1("fromtimestamp", (t, self.zone.bind(py)))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// JSON-ready dict of everything above (datetimes as ISO 8601 strings).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -547,6 +581,7 @@ impl PyTelegram {
                 None => Ok(py.None().into_bound(py)),
             }
         };
+        d.set_item("received_at", opt(self.received_at(py)?)?)?;
         d.set_item("meter_time", opt(self.meter_time(py)?)?)?;
         d.set_item("notification_time", opt(self.notification_time(py)?)?)?;
         let values = PyDict::new(py);
@@ -559,6 +594,7 @@ impl PyTelegram {
             objects.append(o.to_dict(py)?)?;
         }
         d.set_item("objects", objects)?;
+        d.set_item("flags", self.flags())?;
         Ok(d)
     }
 
@@ -598,6 +634,7 @@ fn decode_frame(
         offset: 0,
         raw: bytes.to_vec(),
         zone,
+        received_at: None,
     })
 }
 
@@ -607,10 +644,21 @@ struct PyDecoder {
     core: CoreDecoder,
     errors: std::collections::VecDeque<PyErrorRecord>,
     zone: Py<PyAny>,
+    max_clock_drift: Option<f64>,
+}
+
+/// Seconds since the epoch, from Python's clock.
+fn now(py: Python<'_>) -> PyResult<f64> {
+    py.import("time")?.getattr("time")?.call0()?.extract()
 }
 
 impl PyDecoder {
-    fn collect(&mut self, py: Python<'_>, chunk: Option<&[u8]>) -> Vec<PyTelegram> {
+    fn collect(
+        &mut self,
+        py: Python<'_>,
+        chunk: Option<&[u8]>,
+        received_at: f64,
+    ) -> PyResult<Vec<PyTelegram>> {
         let mut out = Vec::new();
         let errors = &mut self.errors;
         let zone = &self.zone;
@@ -624,6 +672,7 @@ impl PyDecoder {
                 offset,
                 raw: raw.to_vec(),
                 zone: zone.clone_ref(py),
+                received_at: Some(received_at),
             }),
             DecoderEvent::Error(r) => {
                 if errors.len() >= MAX_KEPT_ERRORS {
@@ -636,38 +685,66 @@ impl PyDecoder {
             Some(c) => self.core.push(c, &mut sink),
             None => self.core.finish(&mut sink),
         }
-        out
+        if let Some(limit) = self.max_clock_drift {
+            for tg in &mut out {
+                let t = match (&tg.inner.meter_time, &tg.inner.notification_time) {
+                    (Some(t), _) | (None, Some(t)) => *t,
+                    _ => continue,
+                };
+                let aidon = tg.aidon();
+                if let Some(dt) = py_datetime(py, &t, aidon, self.zone.bind(py))? {
+                    let meter: f64 = dt.call_method0("timestamp")?.extract()?;
+                    if (meter - received_at).abs() > limit {
+                        tg.inner.flags.set(crate::quality::CLOCK_DRIFT);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
 #[pymethods]
 impl PyDecoder {
     #[new]
-    #[pyo3(signature = (*, keys = None, tz = "Europe/Oslo"))]
-    fn new(py: Python<'_>, keys: Option<&Bound<'_, PyAny>>, tz: &str) -> PyResult<Self> {
+    #[pyo3(signature = (*, keys = None, tz = "Europe/Oslo", max_clock_drift = None))]
+    fn new(
+        py: Python<'_>,
+        keys: Option<&Bound<'_, PyAny>>,
+        tz: &str,
+        max_clock_drift: Option<f64>,
+    ) -> PyResult<Self> {
         let _ = keys; // encrypted pushes come with a later version
         Ok(PyDecoder {
             core: CoreDecoder::new(),
             errors: std::collections::VecDeque::new(),
             zone: zone_info(py, tz)?.unbind(),
+            max_clock_drift,
         })
     }
 
     /// Feeds a chunk of any size; returns the telegrams it completes, in stream order.
-    #[pyo3(signature = (chunk, /))]
+    /// `received_at` (seconds since the epoch) defaults to now.
+    #[pyo3(signature = (chunk, /, *, received_at = None))]
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
         chunk: &Bound<'py, PyAny>,
+        received_at: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let data = input(chunk)?;
-        let out = self.collect(py, Some(data.as_slice()));
+        let at = match received_at {
+            Some(t) => t,
+            None => now(py)?,
+        };
+        let out = self.collect(py, Some(data.as_slice()), at)?;
         PyList::new(py, out)
     }
 
     /// Ends the stream: resolves buffered bytes and returns any telegrams they complete.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = self.collect(py, None);
+        let at = now(py)?;
+        let out = self.collect(py, None, at)?;
         PyList::new(py, out)
     }
 

@@ -191,6 +191,8 @@ pub struct Telegram {
     pub invoke_id: u32,
     /// Objects in the order sent.
     pub objects: Vec<CosemObject>,
+    /// Data-quality flags (see [`crate::quality`]).
+    pub flags: crate::quality::Flags,
 }
 
 impl Telegram {

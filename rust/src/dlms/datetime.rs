@@ -93,7 +93,9 @@ impl CosemDateTime {
     /// The calendar fields (year, month, day, hour, minute, second, microsecond) when they form
     /// a real date and time; `None` when year/month/day/hour are not specified or out of range.
     pub fn fields(&self) -> Option<(u16, u8, u8, u8, u8, u8, u32)> {
-        if self.year == 0xFFFF || !(1..=12).contains(&self.month) || self.hour > 23 {
+        // years outside 2..=9998 are not representable with any offset applied (and no meter
+        // clock is there): treated like "not specified"
+        if !(2..=9998).contains(&self.year) || !(1..=12).contains(&self.month) || self.hour > 23 {
             return None;
         }
         if self.day < 1 || self.day > days_in_month(self.year, self.month) {

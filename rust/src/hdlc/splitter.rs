@@ -141,6 +141,8 @@ pub struct FrameSplitter {
     covered_until: u64,
     /// Offset of the closing flag of the last accepted frame.
     closing_flag_at: Option<u64>,
+    /// Offset of a flag that follows another flag (an idle run).
+    idle_flag_at: Option<u64>,
 }
 
 impl FrameSplitter {
@@ -245,7 +247,7 @@ impl FrameSplitter {
             match classify(tail) {
                 Candidate::NeedMore { .. } if tail.len() < 2 && last => {
                     // a lone flag at the very end opens nothing
-                    if self.closing_flag_at != Some(at) {
+                    if self.closing_flag_at != Some(at) && self.idle_flag_at != Some(at) {
                         self.skip(at, at + 1, sink);
                     }
                     i += 1;
@@ -267,10 +269,12 @@ impl FrameSplitter {
                 }
                 Candidate::Idle => {
                     self.flush_garbage(at, sink);
+                    // the next flag belongs to the same idle run: not garbage if it opens nothing
+                    self.idle_flag_at = Some(at + 1);
                     i += 1;
                 }
                 Candidate::NotAFrame => {
-                    if self.closing_flag_at != Some(at) {
+                    if self.closing_flag_at != Some(at) && self.idle_flag_at != Some(at) {
                         self.skip(at, at + 1, sink);
                     }
                     i += 1;

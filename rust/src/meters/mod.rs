@@ -286,6 +286,7 @@ pub fn map(
         notification_time: notification.datetime,
         invoke_id: notification.invoke_id,
         objects: Vec::new(),
+        flags: crate::quality::Flags::default(),
     };
     let link_maker = hints.manufacturer();
 
