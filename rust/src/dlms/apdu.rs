@@ -100,7 +100,15 @@ impl<'a> DataNotification<'a> {
             }
         };
         let datetime = match datetime {
-            Some(b) => Some(CosemDateTime::parse(b).map_err(|e| e.add_offset(at))?),
+            Some(b) => {
+                let t = CosemDateTime::parse(b).map_err(|e| e.add_offset(at))?;
+                if !t.well_formed() {
+                    return Err(
+                        c.error_at(at, ErrorKind::Malformed("date-time field out of range"))
+                    );
+                }
+                Some(t)
+            }
             None => None,
         };
         let body_offset = c.position();

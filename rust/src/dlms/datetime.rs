@@ -59,7 +59,7 @@ pub enum TimeBasis {
 }
 
 impl CosemDateTime {
-    /// Parses the 12 bytes.
+    /// Parses the 12 bytes (no range checks; see [`CosemDateTime::well_formed`]).
     ///
     /// # Errors
     /// [`ErrorKind::Truncated`] unless `b` has at least 12 bytes (only the first 12 are read).
@@ -88,6 +88,22 @@ impl CosemDateTime {
                 },
             )),
         }
+    }
+
+    /// Whether every field holds a value the Blue Book allows (a number in range or one of the
+    /// "not specified"/special codes). Random bytes rarely do, so this is also a structure check
+    /// against corrupted frames that happen to pass the CRCs.
+    pub fn well_formed(&self) -> bool {
+        let m = matches!(self.month, 1..=12 | 0xFD..=0xFF);
+        let d = matches!(self.day, 1..=31 | 0xFD..=0xFF);
+        // Aidon sends 0 for Sunday
+        let w = matches!(self.weekday, 0..=7 | 0xFF);
+        let h = matches!(self.hour, 0..=23 | 0xFF);
+        let mi = matches!(self.minute, 0..=59 | 0xFF);
+        let se = matches!(self.second, 0..=60 | 0xFF);
+        let hu = matches!(self.hundredths, 0..=99 | 0xFF);
+        let dev = self.deviation == DEVIATION_UNSPECIFIED || (-720..=720).contains(&self.deviation);
+        m && d && w && h && mi && se && hu && dev
     }
 
     /// The calendar fields (year, month, day, hour, minute, second, microsecond) when they form

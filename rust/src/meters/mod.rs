@@ -336,6 +336,7 @@ pub fn map(
                 });
                 i = next_sibling(nodes, i);
             }
+            check_structure(&tg)?;
             fill_identity(&mut tg);
             return Ok(tg);
         }
@@ -400,8 +401,34 @@ pub fn map(
     if tg.list_id.is_none() {
         tg.list_id = list_id;
     }
+    check_structure(&tg)?;
     fill_identity(&mut tg);
     Ok(tg)
+}
+
+/// Structure checks on the mapped objects: identifiers are printable ASCII and clocks are
+/// well-formed date-times. Meters send nothing else there, so anything else is a damaged frame
+/// that slipped through the CRCs (see benches/noloss.rs).
+fn check_structure(tg: &Telegram) -> Result<()> {
+    for o in &tg.objects {
+        match (o.quantity, &o.raw) {
+            (Some(Quantity::ListId | Quantity::MeterId | Quantity::MeterType), Data::Text(s))
+                if !s.bytes().all(|b| (0x20..0x7F).contains(&b)) =>
+            {
+                return Err(mapping_error("identifier is not printable ASCII"));
+            }
+            (Some(Quantity::MeterTime), Data::DateTime(t)) if !t.well_formed() => {
+                return Err(mapping_error("clock date-time field out of range"));
+            }
+            _ => {}
+        }
+    }
+    match &tg.list_id {
+        Some(s) if !s.bytes().all(|b| (0x20..0x7F).contains(&b)) => {
+            Err(mapping_error("list id is not printable ASCII"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Copies identifiers and the clock out of the objects.
