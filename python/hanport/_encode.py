@@ -227,9 +227,7 @@ def encode_kaifa(r: Reading) -> bytes:
             items.append(_octets(cosem_datetime(r.time, deviation=None, dst=r.dst)))
             items += [_u32(int(e)) for e in r.energies]
     header = cosem_datetime(r.time, deviation=None, dst=r.dst)
-    apdu = data_notification(
-        _structure(*items), invoke_id=0x4000_0000, header=header, tagged=True
-    )
+    apdu = data_notification(_structure(*items), invoke_id=0x4000_0000, header=header, tagged=True)
     return hdlc_frame(b"\x01", b"\x02\x01", 0x10, LLC + apdu)
 
 

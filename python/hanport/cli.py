@@ -76,6 +76,10 @@ def telegram_row(tg: Telegram) -> list[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Decode the bundled real captures and print what was found in each."""
+    if args.live:
+        from hanport._cli_live import run_live_demo
+
+        return run_live_demo(args)
     paths = [Path(p) for p in args.paths] or sample_paths()
     summary: list[list[str]] = []
     for path in paths:
@@ -194,10 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="decode the bundled real captures and print tables")
     demo.add_argument("paths", nargs="*", help="capture files to use instead of the samples")
     demo.add_argument("--per-file", type=int, default=8, help="telegrams shown per capture")
+    demo.add_argument(
+        "--live", action="store_true", help="simulated meters on a pty, read live (needs pyserial)"
+    )
     demo.set_defaults(func=cmd_demo)
     exp = sub.add_parser("explain", help="annotated, layer-by-layer dump of one frame")
     exp.add_argument("frame", help="the frame as hex, or a file holding it (binary or hex)")
     exp.set_defaults(func=cmd_explain)
+    from hanport._cli_live import register
+
+    register(sub)
     return p
 
 

@@ -34,7 +34,14 @@ fn decode_information<'a>(
     let n = DataNotification::parse(apdu).map_err(|e| e.add_offset(llc_len))?;
     let body_at = llc_len + n.body_offset;
     nodes.clear();
-    decode_into(n.body, nodes).map_err(|e| e.add_offset(body_at))?;
+    let used = decode_into(n.body, nodes).map_err(|e| e.add_offset(body_at))?;
+    if used != n.body.len() {
+        return Err(Error::new(
+            Layer::Axdr,
+            body_at + used,
+            ErrorKind::Malformed("bytes after the notification body"),
+        ));
+    }
     let mut tg = map(&n, nodes, hints).map_err(|e| e.add_offset(body_at))?;
     tg.flags = crate::quality::stateless(&tg);
     Ok(tg)

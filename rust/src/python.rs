@@ -492,8 +492,15 @@ impl PyTelegram {
         let d = PyDict::new(py);
         let zone = self.zone.bind(py);
         let aidon = self.aidon();
-        if let Some(s) = &self.inner.list_id {
-            d.set_item("list_id", s)?;
+        // identifiers as the telegram reports them (padding removed), not as raw objects
+        for (key, v) in [
+            ("list_id", &self.inner.list_id),
+            ("meter_id", &self.inner.meter_id),
+            ("meter_type", &self.inner.meter_type),
+        ] {
+            if let Some(s) = v {
+                d.set_item(key, s)?;
+            }
         }
         for o in &self.inner.objects {
             let Some(q) = o.quantity else { continue };
@@ -507,8 +514,7 @@ impl PyTelegram {
                 (
                     FieldKind::Number,
                     Data::Int(_) | Data::UInt(_) | Data::Float(_)
-                ) | (FieldKind::Text, Data::Text(_))
-                    | (FieldKind::DateTime, Data::DateTime(_))
+                ) | (FieldKind::DateTime, Data::DateTime(_))
             );
             if !fits {
                 continue;
@@ -612,7 +618,34 @@ impl PyTelegram {
 }
 
 fn zone_info<'py>(py: Python<'py>, tz: &str) -> PyResult<Bound<'py, PyAny>> {
-    py.import("zoneinfo")?.getattr("ZoneInfo")?.call1((tz,))
+    py.import("zoneinfo")?
+        .getattr("ZoneInfo")?
+        .call1((tz,))
+        .map_err(|e| {
+            // zoneinfo raises KeyError (ZoneInfoNotFoundError) or ValueError by name shape;
+            // callers get one documented type
+            let err = pyo3::exceptions::PyValueError::new_err(format!("unknown time zone {tz:?}"));
+            err.set_cause(py, Some(e));
+            err
+        })
+}
+
+/// Seconds since the epoch as a float within the range of `datetime` (years 1..9999), so
+/// every telegram's `received_at` can be shown. Anything else is a `ValueError`.
+fn epoch_seconds(v: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+    let bad = || pyo3::exceptions::PyValueError::new_err(format!("{what} out of range"));
+    let t: f64 = v.extract().map_err(|e: PyErr| {
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(v.py()) {
+            bad()
+        } else {
+            e
+        }
+    })?;
+    // 0001-01-02 .. 9999-12-30 in UTC, a day of margin for any zone offset
+    if !t.is_finite() || !(-62_135_510_400.0..=253_402_128_000.0).contains(&t) {
+        return Err(bad());
+    }
+    Ok(t)
 }
 
 /// Decodes one complete link frame (HDLC with or without flags, or a bare LLC/APDU). Strict.
@@ -712,8 +745,20 @@ impl PyDecoder {
         py: Python<'_>,
         keys: Option<&Bound<'_, PyAny>>,
         tz: &str,
-        max_clock_drift: Option<f64>,
+        max_clock_drift: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let max_clock_drift = match max_clock_drift {
+            Some(v) => {
+                let d = epoch_seconds(v, "max_clock_drift")?;
+                if d < 0.0 {
+                    return Err(pyo3::exceptions::PyValueError::new_err(
+                        "max_clock_drift must not be negative",
+                    ));
+                }
+                Some(d)
+            }
+            None => None,
+        };
         let _ = keys; // encrypted pushes come with a later version
         Ok(PyDecoder {
             core: CoreDecoder::new(),
@@ -727,17 +772,19 @@ impl PyDecoder {
     /// `received_at` (seconds since the epoch) defaults to now.
     #[pyo3(signature = (chunk, /, *, received_at = None))]
     fn feed<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         chunk: &Bound<'py, PyAny>,
-        received_at: Option<f64>,
+        received_at: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let py = slf.py();
+        // arguments are converted before the decoder is borrowed, so Python code they run
+        // (a __float__, a buffer export) may look at the decoder
         let data = input(chunk)?;
         let at = match received_at {
-            Some(t) => t,
+            Some(t) => epoch_seconds(t, "received_at")?,
             None => now(py)?,
         };
-        let out = self.collect(py, Some(data.as_slice()), at)?;
+        let out = slf.borrow_mut().collect(py, Some(data.as_slice()), at)?;
         PyList::new(py, out)
     }
 

@@ -45,8 +45,8 @@ pub enum Value<'a> {
     VisibleString(&'a [u8]),
     /// 0x0C utf8-string.
     Utf8String(&'a [u8]),
-    /// 0x0D bcd.
-    Bcd(&'a [u8]),
+    /// 0x0D bcd: one byte (Blue Book: bcd is an Integer8 of two BCD digits).
+    Bcd(u8),
     /// 0x0F integer (int8).
     I8(i8),
     /// 0x10 long (int16).
@@ -252,16 +252,16 @@ pub fn decode_into<'a>(input: &'a [u8], out: &mut Vec<Node<'a>>) -> Result<usize
             }
             0x05 => Value::I32(i32::from_be_bytes(c.array()?)),
             0x06 => Value::U32(c.be_u32()?),
-            0x09 | 0x0A | 0x0C | 0x0D => {
+            0x09 | 0x0A | 0x0C => {
                 let n = read_length(&mut c)?;
                 let s = c.take(n)?;
                 match tag {
                     0x09 => Value::OctetString(s),
                     0x0A => Value::VisibleString(s),
-                    0x0C => Value::Utf8String(s),
-                    _ => Value::Bcd(s),
+                    _ => Value::Utf8String(s),
                 }
             }
+            0x0D => Value::Bcd(c.u8()?),
             0x0F => Value::I8(i8::from_be_bytes(c.array()?)),
             0x10 => Value::I16(i16::from_be_bytes(c.array()?)),
             0x11 => Value::U8(c.u8()?),
@@ -375,7 +375,7 @@ mod tests {
             0x05, 0xFF, 0xFF, 0xFF, 0xFE,
             0x0A, 0x02, b'h', b'i',
             0x0C, 0x01, b'x',
-            0x0D, 0x01, 0x12,
+            0x0D, 0x12,
             0x0F, 0xFE,
             0x10, 0xFF, 0xF6,
             0x11, 0x07,
@@ -406,7 +406,7 @@ mod tests {
         );
         assert_eq!(v[4], Value::I32(-2));
         assert_eq!(v[5], Value::VisibleString(b"hi"));
-        assert_eq!(v[7], Value::Bcd(&[0x12]));
+        assert_eq!(v[7], Value::Bcd(0x12));
         assert_eq!(v[8], Value::I8(-2));
         assert_eq!(v[9], Value::I16(-10));
         assert_eq!(v[10], Value::U8(7));

@@ -6,10 +6,12 @@
 //!    is fixed by the bytes alone. Exception: Aidon's Norwegian lists send deviation 0 with
 //!    local wall-clock time (the push at hh:00:10 carries hh:00:00 in summer and winter), so
 //!    for Aidon a deviation of 0 counts as "not specified".
-//! 2. Otherwise (0x8000 "not specified", Kaifa, Kamstrup) the fields are wall-clock time in the
-//!    configured zone (default Europe/Oslo). When that time occurs twice (the autumn hour), the
-//!    clock-status DST bit picks the occurrence: DST active → the first (summer) one; DST bit
-//!    clear → the second (winter) one; status not specified → the first.
+//! 2. Otherwise (0x8000 "not specified": Kaifa, Kamstrup) the fields are wall-clock time in
+//!    the configured zone (default Europe/Oslo). When that time occurs twice (the autumn hour),
+//!    the clock-status DST bit picks the occurrence: DST active → the first (summer) one; DST
+//!    bit clear → the second (winter) one; status not specified → the first. Any other
+//!    deviation makes the date-time malformed ([`CosemDateTime::well_formed`], enforced by the
+//!    APDU parser and the mapping).
 //! 3. Year, month, day or hour "not specified" (0xFF…) → no instant at all. Unspecified minute,
 //!    second or hundredths count as 0.
 

@@ -128,12 +128,15 @@ fn unit_code(q: Quantity) -> Option<u8> {
     })
 }
 
+/// The text as sent (invalid UTF-8 replaced).
 fn text(b: &[u8]) -> String {
-    let end = b
-        .iter()
-        .rposition(|&c| c != 0 && c != b' ')
-        .map_or(0, |i| i + 1);
-    String::from_utf8_lossy(b.get(..end).unwrap_or(&[])).into_owned()
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An identifier as users expect it: without the padding some meters add (L&G Embriq pads the
+/// meter id with NULs to 16 bytes).
+fn trimmed(s: &str) -> &str {
+    s.trim_end_matches(['\0', ' '])
 }
 
 fn data_of(v: &Value<'_>, kind_hint: Option<Quantity>) -> Data {
@@ -166,7 +169,8 @@ fn data_of(v: &Value<'_>, kind_hint: Option<Quantity>) -> Data {
             Err(_) => Data::Bytes(s.to_vec()),
         },
         Value::BitString { bytes, .. } => Data::Bytes(bytes.to_vec()),
-        Value::Bcd(s) | Value::Date(s) | Value::Time(s) => Data::Bytes(s.to_vec()),
+        Value::Bcd(b) => Data::UInt(u64::from(b >> 4) * 10 + u64::from(b & 0x0F)),
+        Value::Date(s) | Value::Time(s) => Data::Bytes(s.to_vec()),
         Value::CompactArray { contents, .. } => Data::Bytes(contents.to_vec()),
         Value::Array(_) | Value::Structure(_) => Data::Null,
     }
@@ -200,10 +204,15 @@ fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<CosemObject>, list_id: &m
     let end = next_sibling(nodes, c).min(nodes.len());
     let mut i = c + 1;
     let mut first = true;
+    let register_form = matches!(value_at(nodes, c), Some(Value::Structure(2 | 3)));
     while i < end {
         let v = value_at(nodes, i);
         match v {
-            Some(Value::OctetString(s)) if s.len() == 6 && Obis::plausible(s) => {
+            // an OBIS code: plausible by itself, or the first element of a {code, value} /
+            // {code, value, scaler-unit} structure (Aidon's register form)
+            Some(Value::OctetString(s))
+                if s.len() == 6 && (Obis::plausible(s) || (first && register_form)) =>
+            {
                 let vi = next_sibling(nodes, i);
                 if vi >= end {
                     break;
@@ -371,7 +380,7 @@ pub fn map(
         .find(|o| o.quantity == Some(Quantity::ListId))
         .and_then(|o| o.raw.as_text())
     {
-        list_id = Some(String::from(s));
+        list_id = Some(String::from(trimmed(s)));
     }
     tg.manufacturer = list_id
         .as_deref()
@@ -413,7 +422,7 @@ fn check_structure(tg: &Telegram) -> Result<()> {
     for o in &tg.objects {
         match (o.quantity, &o.raw) {
             (Some(Quantity::ListId | Quantity::MeterId | Quantity::MeterType), Data::Text(s))
-                if !s.bytes().all(|b| (0x20..0x7F).contains(&b)) =>
+                if !trimmed(s).bytes().all(|b| (0x20..0x7F).contains(&b)) =>
             {
                 return Err(mapping_error("identifier is not printable ASCII"));
             }
@@ -424,7 +433,7 @@ fn check_structure(tg: &Telegram) -> Result<()> {
         }
     }
     match &tg.list_id {
-        Some(s) if !s.bytes().all(|b| (0x20..0x7F).contains(&b)) => {
+        Some(s) if !trimmed(s).bytes().all(|b| (0x20..0x7F).contains(&b)) => {
             Err(mapping_error("list id is not printable ASCII"))
         }
         _ => Ok(()),
@@ -435,15 +444,15 @@ fn check_structure(tg: &Telegram) -> Result<()> {
 fn fill_identity(tg: &mut Telegram) {
     for o in &tg.objects {
         match (o.quantity, &o.raw) {
-            (_, Data::Text(s)) if s.is_empty() => {}
+            (_, Data::Text(s)) if trimmed(s).is_empty() => {}
             (Some(Quantity::ListId), Data::Text(s)) if tg.list_id.is_none() => {
-                tg.list_id = Some(s.clone());
+                tg.list_id = Some(String::from(trimmed(s)));
             }
             (Some(Quantity::MeterId), Data::Text(s)) if tg.meter_id.is_none() => {
-                tg.meter_id = Some(s.clone());
+                tg.meter_id = Some(String::from(trimmed(s)));
             }
             (Some(Quantity::MeterType), Data::Text(s)) if tg.meter_type.is_none() => {
-                tg.meter_type = Some(s.clone());
+                tg.meter_type = Some(String::from(trimmed(s)));
             }
             (Some(Quantity::MeterTime), Data::DateTime(t)) if tg.meter_time.is_none() => {
                 tg.meter_time = Some(*t);

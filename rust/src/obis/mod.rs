@@ -22,12 +22,13 @@ impl Obis {
         Quantity::from_acde(a, c, d, e)
     }
 
-    /// Whether an octet-string of 6 bytes plausibly is an OBIS code in a push list: A is 0 or 1
-    /// and F is 255 (or the code names a known quantity).
+    /// Whether an octet-string of 6 bytes plausibly is an OBIS code in a push list: A is a medium
+    /// (0..=15) and F is 255, or the code names a known quantity.
     pub fn plausible(b: &[u8]) -> bool {
         match b {
+            // A is the medium (0 abstract, 1 electricity, 4..9 heat, gas, water, ...; 15 other)
             [a, _, _, _, _, f] => {
-                (*a <= 1 && *f == 0xFF)
+                (*a <= 15 && *f == 0xFF)
                     || Obis::from_slice(b).is_some_and(|o| o.quantity().is_some() && *a <= 1)
             }
             _ => false,
