@@ -494,7 +494,7 @@ class Encoded:
     body: bytes
     #: HDLC destination address, source address and control byte.
     hdlc: tuple[bytes, bytes, int]
-    manufacturer: str
+    manufacturer: str | None
     list_id: str | None
     meter_id: str | None
     meter_type: str | None
@@ -582,7 +582,9 @@ def aidon_frame(reading: Reading, *, form: LengthForm = 0) -> Encoded:
         apdu=apdu,
         body=body,
         hdlc=hdlc,
-        manufacturer="Aidon",
+        # list 1 carries no list id, and L&G's Embriq module sends the same layout and
+        # addresses: the frame names no manufacturer
+        manufacturer="Aidon" if has_id else None,
         list_id=AIDON_LIST_ID if has_id else None,
         meter_id=reading.meter_id if has_id else None,
         meter_type=reading.meter_type if has_id else None,

@@ -195,8 +195,21 @@ def _is_aidon_deviation_zero(f: Frame) -> bool:
     return octets[9:11] == b"\x00\x00"
 
 
+def _is_unlabelled_register_list(f: Frame) -> bool:
+    """A frame with no list id whose layout Aidon and L&G's Embriq module share."""
+    t = f.telegram
+    return t is not None and t.list_id is None and t.manufacturer is None
+
+
 # field -> (which frames the rule covers, why amshan is wrong there)
 AMSHAN_SYSTEMATIC: dict[str, tuple[Callable[[Frame], bool], str]] = {
+    "meter_manufacturer": (
+        _is_unlabelled_register_list,
+        "amshan names 'Aidon' for any list-id-less array of register structures, but the "
+        "Landis+Gyr E350's Embriq module sends byte-for-byte the same layout and HDLC "
+        "addresses (frames/L&G-E350_Norway.raw#108 is a list 1 of an L&G meter): the frame "
+        "does not say who made the meter, so hanport reports None instead of guessing",
+    ),
     "meter_datetime": (
         _is_aidon_deviation_zero,
         "amshan turns every specified deviation into a fixed offset, so Aidon's deviation 0 "

@@ -645,11 +645,6 @@ _AMSREADER_KAIFA_LIST1 = (
     "meter type configured: it returns listType 0 with every value 0. The body is "
     "02 01 06 00 00 10 15 = 4117 W; the companion list-2 frame 2 s later reads 4097 W"
 )
-_AMSREADER_SE_AIDON_TYPE = (
-    "amsreader only recognises the meter from the list version identifier, which the Swedish "
-    "Aidon list does not carry (meterType 255 = unknown); hanport names it from the HDLC "
-    "addresses 41/08 83 that Aidon uses, and the record's vendor is Aidon"
-)
 _AMSREADER_UNSCALED_KAIFA_SE = (
     "amsreader's OBIS-coded path does not apply Kaifa's implicit scalers (0.1 V, 1 mA) to this "
     "reconstructed Swedish Kaifa frame: 2322 V and 32 A at 3 W is impossible (74 kVA); hanport's "
@@ -703,8 +698,6 @@ KNOWN_SOURCE_DISAGREEMENTS: dict[tuple[str, str], str] = {
     (f"{_AMSREADER}kaifa_gh180-1.hex", "active_power_import"): _AMSREADER_KAIFA_LIST1,
     (f"{_AMSREADER}kaifa_gh180-1.hex", "list_level"): _AMSREADER_KAIFA_LIST1,
     (f"{_AMSREADER}kaifa_gh180-1.hex", "manufacturer"): _AMSREADER_KAIFA_LIST1,
-    (f"{_AMSREADER}aidon_gh143-2.hex", "manufacturer"): _AMSREADER_SE_AIDON_TYPE,
-    (f"{_AMSREADER}aidon_gh156-1.hex", "manufacturer"): _AMSREADER_SE_AIDON_TYPE,
     (f"{_AMSREADER}kaifa_gh242-1.hex", "voltage_l1"): _AMSREADER_UNSCALED_KAIFA_SE,
     (f"{_AMSREADER}kaifa_gh242-1.hex", "current_l1"): _AMSREADER_UNSCALED_KAIFA_SE,
     # esphome-libs/dlms_parser

@@ -63,7 +63,8 @@ def test_pty_all_vendors(vendor: Vendor) -> None:
         assert reader.connected
         assert reader.detected is None  # a pty carries no line settings
         s = reader.stats
-    assert {tg.manufacturer for tg in telegrams} == {vendor.capitalize()}
+    # list 1 frames name no maker for Aidon (L&G's Embriq module sends the same frame)
+    assert {tg.manufacturer for tg in telegrams if tg.list_id} == {vendor.capitalize()}
     assert_contiguous(telegrams, sim)
     assert s.frames_bad_checksum + s.frames_malformed <= 1  # the reader may open mid-frame
     assert s.connects == 1

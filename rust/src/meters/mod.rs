@@ -32,8 +32,9 @@ pub struct LinkHints<'a> {
 
 impl LinkHints<'_> {
     fn manufacturer(&self) -> Option<Manufacturer> {
+        // `41 / 08 83` is shared by Aidon and the L&G E350's Embriq module (their list 1 frames
+        // are identical in layout), so it names no manufacturer on its own.
         match (self.dest, self.src) {
-            ([0x41], [0x08, 0x83]) => Some(Manufacturer::Aidon),
             ([0x01], [0x02, 0x01] | [0x00, 0x01]) => Some(Manufacturer::Kaifa),
             ([0x2B], [0x21]) => Some(Manufacturer::Kamstrup),
             _ => None,
@@ -385,19 +386,7 @@ pub fn map(
     tg.manufacturer = list_id
         .as_deref()
         .and_then(manufacturer_from_list_id)
-        .or(link_maker)
-        .or_else(|| {
-            // Aidon's self-describing register structures without a list id (list 1, or a bare
-            // LLC/APDU with no HDLC addresses)
-            (matches!(root.value, Value::Array(_))
-                && objects
-                    .iter()
-                    .all(|o| o.scaler_source == ScalerSource::Payload || o.quantity.is_some())
-                && objects
-                    .iter()
-                    .any(|o| o.scaler_source == ScalerSource::Payload))
-            .then_some(Manufacturer::Aidon)
-        });
+        .or(link_maker);
     for o in &mut objects {
         if o.scaler_source == ScalerSource::None {
             if let Some(s) = o.quantity.and_then(|q| vendor_scaler(tg.manufacturer, q)) {
