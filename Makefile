@@ -66,6 +66,8 @@ test: lint-rust test-rust lint-python test-python
 .PHONY: bench
 bench: $(BUILD)
 	cargo bench --locked --bench framing
+	cargo bench --locked --bench bulk
+	cargo bench --locked --bench noloss
 	$(PY) -m pytest benches/python --benchmark-enable --benchmark-json=bench-report.json
 
 .PHONY: format

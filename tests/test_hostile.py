@@ -277,6 +277,18 @@ PUBLIC: dict[type, set[str]] = {
     Stats: {*COUNTERS, "to_dict"},
     Decoder: {"feed", "flush", "stats", "errors", "drain_errors", "pending"},
     FrameSplitter: {"feed", "flush", "stats", "errors", "drain_errors", "pending"},
+    hanport.Batch: {
+        "column_names",
+        "errors",
+        "format",
+        "input_error",
+        "source",
+        "stats",
+        "telegrams",
+        "to_arrow",
+        "tz",
+    },
+    hanport.BatchIterator: set(),
 }
 _VALUE_TYPES = (int, float, str, bytes, datetime, bool, type(None))
 
@@ -287,6 +299,17 @@ def touch(obj: object) -> None:
     if isinstance(obj, list | tuple):
         for item in obj:
             touch(item)
+        return
+    if isinstance(obj, hanport.BatchIterator):
+        touch(list(obj))
+        return
+    if isinstance(obj, hanport.Batch):
+        assert len(obj) == obj.stats.telegrams
+        assert all(isinstance(c, str) for c in obj.column_names())
+        assert obj.input_error is None or isinstance(obj.input_error, str)
+        touch(obj.errors)
+        touch(obj.telegrams())
+        assert obj.to_arrow().num_rows == len(obj)
         return
     if isinstance(obj, Telegram):
         assert isinstance(obj.offset, int)
@@ -930,6 +953,12 @@ TARGETS: list[Target] = [
     ("crc16_x25(v)", lambda v: crc16_x25(v), _ANY, ()),
     ("HdlcFrame.parse(v)", lambda v: HdlcFrame.parse(v), _ANY, ()),
     ("decode_frame(v)", lambda v: decode_frame(v), _ANY, ()),
+    ("decode_bytes(v)", lambda v: hanport.decode_bytes(v), _ANY, ()),
+    ("decode_bytes(AIDON, tz=v)", lambda v: hanport.decode_bytes(AIDON, tz=v), _ANY, ()),
+    # paths: a missing or unreadable file is an OSError, as for open()
+    ("decode_file(v)", lambda v: hanport.decode_file(v), _ANY, (OSError,)),
+    ("decode_files(v)", lambda v: hanport.decode_files(v), _ANY, (OSError,)),
+    ("iter_file(v)", lambda v: hanport.iter_file(v), _ANY, (OSError,)),
     ("decode_frame(AIDON, tz=v)", lambda v: decode_frame(AIDON, tz=v), _ANY, _TZ_ERRORS),
     ("decode_frame(AIDON, keys=v)", lambda v: decode_frame(AIDON, keys=v), _ANY, ()),
     ("decode_frame(v, v)", lambda v: decode_frame(v, v), _ANY, ()),  # type: ignore[call-arg]
@@ -967,6 +996,12 @@ COVERED = {
     "CosemObject",
     "ErrorRecord",
     "Stats",
+    "Batch",
+    "BatchIterator",
+    "decode_bytes",
+    "decode_file",
+    "decode_files",
+    "iter_file",
     *hanport.errors.__all__,
 }
 ALLOWED: tuple[type, ...] = (DecodeError, TypeError, ValueError, BoomError)

@@ -6,6 +6,8 @@ together with the exception hierarchy in :mod:`hanport.errors`.
 
 from hanport._core import (
     OBIS_TABLE,
+    Batch,
+    BatchIterator,
     CosemObject,
     Decoder,
     ErrorRecord,
@@ -15,7 +17,11 @@ from hanport._core import (
     Telegram,
     __version__,
     crc16_x25,
+    decode_bytes,
+    decode_file,
+    decode_files,
     decode_frame,
+    iter_file,
 )
 from hanport.errors import (
     ApduError,
@@ -33,6 +39,8 @@ __all__ = [
     "OBIS_TABLE",
     "ApduError",
     "AxdrError",
+    "Batch",
+    "BatchIterator",
     "ChecksumError",
     "CosemObject",
     "DecodeError",
@@ -49,5 +57,9 @@ __all__ = [
     "UnsupportedError",
     "__version__",
     "crc16_x25",
+    "decode_bytes",
+    "decode_file",
+    "decode_files",
     "decode_frame",
+    "iter_file",
 ]

@@ -1,7 +1,8 @@
 """Type stubs for the Rust extension ``hanport._core`` (checked by mypy.stubtest)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from os import PathLike
 from typing import Any, final
 
 from typing_extensions import Buffer
@@ -256,3 +257,88 @@ class Decoder:
     @property
     def pending(self) -> int:
         """Bytes held back because they may start a frame."""
+
+def decode_bytes(data: Buffer, /, *, tz: str = "Europe/Oslo", jobs: int = 0) -> Batch:
+    """Decode a whole capture held in memory into columns (GIL released). Lax, like
+    :class:`Decoder`. Large inputs are cut at frame starts and decoded on ``jobs`` cores
+    (0: all); the rows are the same as on one core."""
+
+def decode_file(
+    path: str | PathLike[str],
+    /,
+    *,
+    tz: str = "Europe/Oslo",
+    format: str = "auto",
+    jobs: int = 0,
+) -> Batch:
+    """Read and decode a whole capture file into columns (GIL released).
+
+    ``format``: ``"auto"`` (compression by magic, then hex text or binary by content),
+    ``"binary"``, ``"hex"``, ``"gzip"`` or ``"zstd"``. Raises OSError only when the file cannot be
+    opened; a damaged compressed file keeps what was readable (see :attr:`Batch.input_error`).
+    """
+
+def decode_files(
+    paths: Sequence[str | PathLike[str]],
+    /,
+    *,
+    tz: str = "Europe/Oslo",
+    format: str = "auto",
+    jobs: int = 0,
+) -> list[Batch]:
+    """Decode several files in parallel (``jobs`` threads, 0: every core), one :class:`Batch`
+    per path, in order. Raises OSError for a path that cannot be opened."""
+
+def iter_file(
+    path: str | PathLike[str],
+    /,
+    *,
+    tz: str = "Europe/Oslo",
+    format: str = "auto",
+    batch_bytes: int = 8388608,
+) -> BatchIterator:
+    """Decode a capture file in bounded memory: an iterator of :class:`Batch`, each from about
+    ``batch_bytes`` of capture data. Frames across chunk borders are kept whole."""
+
+@final
+class Batch:
+    """Telegrams decoded in bulk, as columns: one row per telegram."""
+
+    def __len__(self) -> int: ...
+    @property
+    def stats(self) -> Stats:
+        """Decoder counters for the bytes of this batch."""
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """What was skipped, and why, in stream order."""
+    @property
+    def tz(self) -> str:
+        """The time zone of the timestamps."""
+    @property
+    def source(self) -> str | None:
+        """The file this batch came from (None for :func:`decode_bytes`)."""
+    @property
+    def format(self) -> str | None:
+        """The input format found, e.g. ``"binary"``, ``"gzip+hex"``."""
+    @property
+    def input_error(self) -> str | None:
+        """Why the input ended early (damaged compressed data, a read error), or None."""
+    def column_names(self) -> list[str]:
+        """Column names in table order."""
+    def telegrams(self) -> list[Telegram]:
+        """The rows as :class:`Telegram` objects."""
+    def to_arrow(self) -> Any:
+        """The batch as a ``pyarrow.Table`` (needs ``hanport[arrow]``)."""
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Arrow PyCapsule stream interface."""
+    def _zone_hours(self) -> list[tuple[int, int]]: ...
+    def _arrow_columns(
+        self, offsets: Mapping[tuple[int, int], int]
+    ) -> list[list[tuple[str, str, int, int, bytes | None, bytes, bytes | None]]]: ...
+
+@final
+class BatchIterator:
+    """Iterator of :class:`Batch` over a capture file (see :func:`iter_file`)."""
+
+    def __iter__(self) -> BatchIterator: ...
+    def __next__(self) -> Batch: ...

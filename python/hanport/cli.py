@@ -205,9 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("explain", help="annotated, layer-by-layer dump of one frame")
     exp.add_argument("frame", help="the frame as hex, or a file holding it (binary or hex)")
     exp.set_defaults(func=cmd_explain)
+    from hanport._cli_bulk import register as register_bulk
     from hanport._cli_live import register
 
     register(sub)
+    register_bulk(sub)
     return p
 
 

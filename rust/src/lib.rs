@@ -27,12 +27,16 @@
 #[cfg(not(feature = "std"))]
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod batch;
 pub mod crc;
 pub mod cursor;
 pub mod decode;
 pub mod dlms;
 pub mod error;
 pub mod hdlc;
+#[cfg(feature = "std")]
+pub mod input;
 pub mod meters;
 pub mod obis;
 pub mod quality;

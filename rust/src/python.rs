@@ -999,8 +999,9 @@ fn crc16_x25(data: &Bound<'_, PyAny>) -> PyResult<u16> {
 mod _core {
     #[pymodule_export]
     use super::{
-        crc16_x25, decode_frame, PyCosemObject, PyDecoder, PyErrorRecord, PyFrameSplitter,
-        PyHdlcFrame, PyStats, PyTelegram,
+        crc16_x25, decode_bytes, decode_file, decode_files, decode_frame, iter_file, PyBatch,
+        PyBatchIterator, PyCosemObject, PyDecoder, PyErrorRecord, PyFrameSplitter, PyHdlcFrame,
+        PyStats, PyTelegram,
     };
 
     use pyo3::prelude::*;
@@ -1010,4 +1011,526 @@ mod _core {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("OBIS_TABLE", super::obis_table(m.py())?)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk decoding into columns (`hanport.decode_bytes`, `decode_file`, `iter_file`).
+
+fn stats_of(s: &crate::decode::Stats) -> PyStats {
+    PyStats {
+        bytes_in: s.split.bytes_in,
+        frames_ok: s.split.frames_ok,
+        frames_bad_checksum: s.split.frames_bad_checksum,
+        frames_malformed: s.split.frames_malformed,
+        bytes_skipped: s.split.bytes_skipped,
+        telegrams: s.telegrams,
+        frames_undecodable: s.frames_undecodable,
+    }
+}
+
+/// `a - b`, counter by counter.
+fn stats_delta(a: &crate::decode::Stats, b: &crate::decode::Stats) -> crate::decode::Stats {
+    let mut d = *a;
+    d.split.bytes_in -= b.split.bytes_in.min(d.split.bytes_in);
+    d.split.frames_ok -= b.split.frames_ok.min(d.split.frames_ok);
+    d.split.frames_bad_checksum -= b.split.frames_bad_checksum.min(d.split.frames_bad_checksum);
+    d.split.frames_malformed -= b.split.frames_malformed.min(d.split.frames_malformed);
+    d.split.bytes_skipped -= b.split.bytes_skipped.min(d.split.bytes_skipped);
+    d.telegrams -= b.telegrams.min(d.telegrams);
+    d.frames_undecodable -= b.frames_undecodable.min(d.frames_undecodable);
+    d
+}
+
+/// Telegrams decoded in bulk, as columns. `to_arrow()` (needs pyarrow) gives a `pyarrow.Table`.
+#[pyclass(name = "Batch", module = "hanport._core", frozen)]
+struct PyBatch {
+    /// Consecutive parts (several when decoded on several cores), never empty.
+    parts: Vec<crate::batch::Batch>,
+    tz: String,
+    zone: Py<PyAny>,
+    source: Option<String>,
+    detected: Option<String>,
+    input_error: Option<String>,
+}
+
+type ArrowColumn<'py> = (
+    &'static str,
+    &'static str,
+    usize,
+    usize,
+    Option<Bound<'py, PyBytes>>,
+    Bound<'py, PyBytes>,
+    Option<Bound<'py, PyBytes>>,
+);
+
+fn le_bytes<'py, T: Copy, const N: usize>(
+    py: Python<'py>,
+    v: &[T],
+    f: impl Fn(T) -> [u8; N],
+) -> Bound<'py, PyBytes> {
+    PyBytes::new_with(py, v.len() * N, |buf| {
+        for (dst, x) in buf.chunks_exact_mut(N).zip(v) {
+            dst.copy_from_slice(&f(*x));
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|_| PyBytes::new(py, &[]))
+}
+
+fn validity<'py>(py: Python<'py>, b: &crate::batch::Bitmap) -> Option<Bound<'py, PyBytes>> {
+    (b.null_count() > 0).then(|| PyBytes::new(py, b.as_bytes()))
+}
+
+/// The Arrow buffers of one part (see `Batch._arrow_columns`).
+fn part_columns<'py>(
+    py: Python<'py>,
+    b: &crate::batch::Batch,
+    fields: &[(usize, &'static str)],
+    offsets: &std::collections::HashMap<(i64, u8), i64>,
+) -> Vec<ArrowColumn<'py>> {
+    let n = b.len();
+    let mut cols: Vec<ArrowColumn<'py>> = Vec::new();
+    cols.push((
+        "offset",
+        "uint64",
+        n,
+        0,
+        None,
+        le_bytes(py, &b.offset, u64::to_le_bytes),
+        None,
+    ));
+    for (name, c) in [
+        ("manufacturer", &b.manufacturer),
+        ("list_id", &b.list_id),
+        ("meter_id", &b.meter_id),
+        ("meter_type", &b.meter_type),
+    ] {
+        cols.push((
+            name,
+            "string",
+            n,
+            c.validity.null_count(),
+            validity(py, &c.validity),
+            PyBytes::new(py, &c.data),
+            Some(le_bytes(py, &c.offsets, i32::to_le_bytes)),
+        ));
+    }
+    for (name, c) in [
+        ("meter_time", &b.meter_time),
+        ("notification_time", &b.notification_time),
+    ] {
+        let us = c.resolve(|h, fold| offsets.get(&(h, fold)).copied());
+        cols.push((
+            name,
+            "timestamp",
+            n,
+            c.validity.null_count(),
+            validity(py, &c.validity),
+            le_bytes(py, &us, i64::to_le_bytes),
+            None,
+        ));
+    }
+    cols.push((
+        "flags",
+        "uint32",
+        n,
+        0,
+        None,
+        le_bytes(py, &b.flags, u32::to_le_bytes),
+        None,
+    ));
+    for &(i, field) in fields {
+        match b.numbers.get(i) {
+            Some(Some(c)) => cols.push((
+                field,
+                "float64",
+                n,
+                c.validity.null_count(),
+                validity(py, &c.validity),
+                le_bytes(py, &c.values, f64::to_le_bytes),
+                None,
+            )),
+            _ => cols.push((
+                field,
+                "null_float64",
+                n,
+                n,
+                None,
+                PyBytes::new(py, &[]),
+                None,
+            )),
+        }
+    }
+    cols
+}
+
+impl PyBatch {
+    /// Number columns present in some part: (index in TABLE, field).
+    fn number_columns(&self) -> Vec<(usize, &'static str)> {
+        crate::batch::number_fields()
+            .filter(|(i, _)| {
+                self.parts
+                    .iter()
+                    .any(|p| p.numbers.get(*i).is_some_and(Option::is_some))
+            })
+            .collect()
+    }
+}
+
+#[pymethods]
+impl PyBatch {
+    fn __len__(&self) -> usize {
+        self.parts.iter().map(crate::batch::Batch::len).sum()
+    }
+
+    /// Decoder counters for the bytes of this batch.
+    #[getter]
+    fn stats(&self) -> PyStats {
+        let mut total = crate::decode::Stats::default();
+        for p in &self.parts {
+            let s = &p.stats;
+            total.split.bytes_in += s.split.bytes_in;
+            total.split.frames_ok += s.split.frames_ok;
+            total.split.frames_bad_checksum += s.split.frames_bad_checksum;
+            total.split.frames_malformed += s.split.frames_malformed;
+            total.split.bytes_skipped += s.split.bytes_skipped;
+            total.telegrams += s.telegrams;
+            total.frames_undecodable += s.frames_undecodable;
+        }
+        stats_of(&total)
+    }
+
+    /// What was skipped, and why, in stream order.
+    #[getter]
+    fn errors(&self) -> Vec<PyErrorRecord> {
+        self.parts
+            .iter()
+            .flat_map(|p| p.errors.iter().map(PyErrorRecord::from))
+            .collect()
+    }
+
+    /// The time zone of the timestamps.
+    #[getter]
+    fn tz(&self) -> &str {
+        &self.tz
+    }
+
+    /// The file this batch came from (None for `decode_bytes`).
+    #[getter]
+    fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The input format found, e.g. `"binary"`, `"hex"`, `"gzip+hex"` (None for `decode_bytes`).
+    #[getter]
+    fn format(&self) -> Option<&str> {
+        self.detected.as_deref()
+    }
+
+    /// Why the input ended early (a damaged compressed file, a read error), or None.
+    #[getter]
+    fn input_error(&self) -> Option<&str> {
+        self.input_error.as_deref()
+    }
+
+    /// Column names, in table order (number columns only where some row has the field).
+    fn column_names(&self) -> Vec<&'static str> {
+        let mut v = vec![
+            "offset",
+            "manufacturer",
+            "list_id",
+            "meter_id",
+            "meter_type",
+            "meter_time",
+            "notification_time",
+            "flags",
+        ];
+        v.extend(self.number_columns().into_iter().map(|(_, f)| f));
+        v
+    }
+
+    /// The rows as `Telegram` objects (each frame decoded again; flags as in the batch).
+    fn telegrams(&self, py: Python<'_>) -> PyResult<Vec<PyTelegram>> {
+        let mut out = Vec::with_capacity(self.__len__());
+        for part in &self.parts {
+            for i in 0..part.len() {
+                let raw = part.raw_frame(i).unwrap_or(&[]);
+                let mut inner = crate::decode::decode_frame(raw).map_err(to_py_err)?;
+                inner.flags.0 = part.flags.get(i).copied().unwrap_or(0);
+                out.push(PyTelegram {
+                    inner,
+                    offset: part.offset.get(i).copied().unwrap_or(0),
+                    raw: raw.to_vec(),
+                    zone: self.zone.clone_ref(py),
+                    received_at: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Distinct (wall-clock hour since the epoch, fold) pairs of rows in local time.
+    fn _zone_hours(&self) -> Vec<(i64, u8)> {
+        let mut set = std::collections::BTreeSet::new();
+        for p in &self.parts {
+            p.meter_time.local_hours(&mut set);
+            p.notification_time.local_hours(&mut set);
+        }
+        set.into_iter().collect()
+    }
+
+    /// Arrow buffers per part and column: (name, type, length, null count, validity, data,
+    /// offsets); type `"null_float64"` is an all-null column. `offsets` maps each
+    /// `_zone_hours()` pair to the zone's UTC offset in microseconds.
+    fn _arrow_columns<'py>(
+        &self,
+        py: Python<'py>,
+        offsets: std::collections::HashMap<(i64, u8), i64>,
+    ) -> Vec<Vec<ArrowColumn<'py>>> {
+        let fields = self.number_columns();
+        self.parts
+            .iter()
+            .map(|b| part_columns(py, b, &fields, &offsets))
+            .collect()
+    }
+
+    /// The batch as a `pyarrow.Table` (needs `pip install hanport[arrow]`).
+    fn to_arrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py()
+            .import("hanport._arrow")?
+            .call_method1("batch_to_table", (slf,))
+    }
+
+    /// Arrow PyCapsule stream interface (delegates to the `pyarrow.Table`).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        slf: &Bound<'py, Self>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Self::to_arrow(slf)?.call_method1("__arrow_c_stream__", (requested_schema,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Batch(rows={}, errors={}, bytes_in={})",
+            self.__len__(),
+            self.parts.iter().map(|p| p.errors.len()).sum::<usize>(),
+            self.stats().bytes_in
+        )
+    }
+}
+
+fn parse_format(format: &str) -> PyResult<crate::input::Format> {
+    crate::input::Format::parse(format).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "unknown format {format:?} (auto, binary, hex, gzip, zstd)"
+        ))
+    })
+}
+
+/// Decodes a whole capture held in memory into columns. Lax, like `Decoder`; the GIL is
+/// released while decoding.
+#[pyfunction]
+#[pyo3(signature = (data, /, *, tz = "Europe/Oslo", jobs = 0))]
+fn decode_bytes(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    tz: &str,
+    jobs: usize,
+) -> PyResult<PyBatch> {
+    let zone = zone_info(py, tz)?.unbind();
+    let data = input(data)?;
+    let bytes = data.as_slice();
+    let parts = py.detach(|| crate::batch::decode_parts(bytes, jobs));
+    Ok(PyBatch {
+        parts,
+        tz: tz.to_owned(),
+        zone,
+        source: None,
+        detected: None,
+        input_error: None,
+    })
+}
+
+/// Reads and decodes a whole capture file (binary, hex text, gzip, zstd) into columns, with the
+/// GIL released. Raises `OSError` only when the file cannot be opened.
+#[pyfunction]
+#[pyo3(signature = (path, /, *, tz = "Europe/Oslo", format = "auto", jobs = 0))]
+fn decode_file(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    tz: &str,
+    format: &str,
+    jobs: usize,
+) -> PyResult<PyBatch> {
+    let zone = zone_info(py, tz)?.unbind();
+    let fmt = parse_format(format)?;
+    let (parts, detected, input_error) = py.detach(|| -> std::io::Result<_> {
+        let mut src = crate::input::Source::open(&path, fmt)?;
+        let mut data = Vec::new();
+        let err = src.read_all(&mut data).err().map(|e| e.to_string());
+        Ok((
+            crate::batch::decode_parts(&data, jobs),
+            src.detected().to_owned(),
+            err,
+        ))
+    })?;
+    Ok(PyBatch {
+        parts,
+        tz: tz.to_owned(),
+        zone,
+        source: Some(path.display().to_string()),
+        detected: Some(detected),
+        input_error,
+    })
+}
+
+/// Decodes several files at once (rayon, `jobs` threads; 0: every core), each whole, GIL
+/// released. Returns one `Batch` per path, in order; a path that cannot be opened raises.
+#[pyfunction]
+#[pyo3(signature = (paths, /, *, tz = "Europe/Oslo", format = "auto", jobs = 0))]
+fn decode_files(
+    py: Python<'_>,
+    paths: &Bound<'_, PyAny>,
+    tz: &str,
+    format: &str,
+    jobs: usize,
+) -> PyResult<Vec<PyBatch>> {
+    use rayon::prelude::*;
+    // a sequence of paths; anything else (a str, a buffer, a number) is a TypeError, even when
+    // iterating it would raise something else
+    let not_paths = || PyTypeError::new_err("paths must be a sequence of str or os.PathLike");
+    if paths.is_instance_of::<pyo3::types::PyString>()
+        || paths.is_instance_of::<PyBytes>()
+        || paths.is_instance_of::<PyByteArray>()
+        || paths.is_instance_of::<pyo3::types::PyMemoryView>()
+    {
+        return Err(not_paths());
+    }
+    let paths: Vec<std::path::PathBuf> = paths.extract().map_err(|_| not_paths())?;
+    let zone = zone_info(py, tz)?.unbind();
+    let fmt = parse_format(format)?;
+    let run = || -> std::io::Result<Vec<_>> {
+        paths
+            .par_iter()
+            .map(|path| {
+                let mut src = crate::input::Source::open(path, fmt)?;
+                let mut data = Vec::new();
+                let err = src.read_all(&mut data).err().map(|e| e.to_string());
+                Ok((
+                    crate::batch::decode_all(&data),
+                    path.display().to_string(),
+                    src.detected().to_owned(),
+                    err,
+                ))
+            })
+            .collect()
+    };
+    let results = py.detach(|| -> PyResult<_> {
+        if jobs == 0 {
+            return Ok(run()?);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(pool.install(run)?)
+    })?;
+    Ok(results
+        .into_iter()
+        .map(|(inner, source, detected, input_error)| PyBatch {
+            parts: vec![inner],
+            tz: tz.to_owned(),
+            zone: zone.clone_ref(py),
+            source: Some(source),
+            detected: Some(detected),
+            input_error,
+        })
+        .collect())
+}
+
+/// Iterator of `Batch`es over a capture file, about `batch_bytes` of capture data each:
+/// bounded memory whatever the file size. Frames across chunk borders are kept whole.
+#[pyclass(name = "BatchIterator", module = "hanport._core")]
+struct PyBatchIterator {
+    source: Option<crate::input::Source>,
+    decoder: CoreDecoder,
+    last: crate::decode::Stats,
+    batch_bytes: usize,
+    tz: String,
+    zone: Py<PyAny>,
+    path: String,
+    detected: String,
+}
+
+#[pymethods]
+impl PyBatchIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> Option<PyBatch> {
+        let mut src = self.source.take()?;
+        let decoder = &mut self.decoder;
+        let batch_bytes = self.batch_bytes;
+        let (mut batch, err, done) = py.detach(|| {
+            let mut data = Vec::new();
+            let err = src
+                .read_chunk(batch_bytes, &mut data)
+                .err()
+                .map(|e| e.to_string());
+            let mut batch = crate::batch::Batch::new();
+            decoder.push(&data, |ev| batch.on_event(ev));
+            let done = src.at_end();
+            if done {
+                decoder.finish(|ev| batch.on_event(ev));
+            }
+            batch.seal();
+            (batch, err, done)
+        });
+        let now = self.decoder.stats();
+        batch.stats = stats_delta(&now, &self.last);
+        self.last = now;
+        if !done {
+            self.source = Some(src);
+        }
+        Some(PyBatch {
+            parts: vec![batch],
+            tz: self.tz.clone(),
+            zone: self.zone.clone_ref(py),
+            source: Some(self.path.clone()),
+            detected: Some(self.detected.clone()),
+            input_error: err,
+        })
+    }
+}
+
+/// Opens a capture file and returns an iterator of `Batch`es (see `BatchIterator`).
+#[pyfunction]
+#[pyo3(signature = (path, /, *, tz = "Europe/Oslo", format = "auto", batch_bytes = 8388608))]
+fn iter_file(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    tz: &str,
+    format: &str,
+    batch_bytes: usize,
+) -> PyResult<PyBatchIterator> {
+    let zone = zone_info(py, tz)?.unbind();
+    let fmt = parse_format(format)?;
+    if batch_bytes == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "batch_bytes must be positive",
+        ));
+    }
+    let source = py.detach(|| crate::input::Source::open(&path, fmt))?;
+    Ok(PyBatchIterator {
+        detected: source.detected().to_owned(),
+        source: Some(source),
+        decoder: CoreDecoder::new(),
+        last: crate::decode::Stats::default(),
+        batch_bytes,
+        tz: tz.to_owned(),
+        zone,
+        path: path.display().to_string(),
+    })
 }

@@ -174,22 +174,27 @@ const REGISTERS: [Quantity; 4] = [
 impl Tracker {
     /// Runs the stateful checks on the next telegram of a stream and remembers it.
     pub fn check(&mut self, tg: &Telegram) -> Flags {
+        match tg.meter_id.as_deref() {
+            Some(id) => self.check_key(id, &TrackKey::of(tg)),
+            None => Flags::default(),
+        }
+    }
+
+    /// [`Tracker::check`] on what it reads of a telegram (see [`TrackKey`]).
+    pub fn check_key(&mut self, id: &str, key: &TrackKey) -> Flags {
         let mut flags = Flags::default();
-        let Some(id) = tg.meter_id.as_deref() else {
-            return flags;
-        };
         if !self.meters.contains_key(id) && self.meters.len() >= MAX_METERS {
             self.meters.clear();
         }
         let state = self.meters.entry(String::from(id)).or_default();
-        if let Some(t) = tg.meter_time {
+        if let Some(t) = key.clock {
             if state.last_clock == Some(t) {
                 flags.set(REPEATED_SNAPSHOT);
             }
             state.last_clock = Some(t);
         }
-        for (slot, q) in state.registers.iter_mut().zip(REGISTERS) {
-            if let Some(v) = number(tg, q) {
+        for (slot, v) in state.registers.iter_mut().zip(key.registers) {
+            if let Some(v) = v {
                 if slot.is_some_and(|last| v < last) {
                     flags.set(REGISTER_BACKWARDS);
                 }
@@ -199,3 +204,27 @@ impl Tracker {
         flags
     }
 }
+
+/// What the stateful checks read of a telegram (besides its meter id): the meter clock and
+/// the cumulative registers. Lets them be re-run without the telegram (bulk decoding in
+/// parallel re-runs them in stream order over stored keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrackKey {
+    /// The meter clock.
+    pub clock: Option<CosemDateTime>,
+    /// Active/reactive import/export energy, when present.
+    pub registers: [Option<f64>; 4],
+}
+
+impl TrackKey {
+    /// The key of a telegram.
+    pub fn of(tg: &Telegram) -> TrackKey {
+        TrackKey {
+            clock: tg.meter_time,
+            registers: REGISTERS.map(|q| number(tg, q)),
+        }
+    }
+}
+
+/// The flags set by [`Tracker`] (the rest are stateless).
+pub const STATEFUL: u32 = REPEATED_SNAPSHOT.bit | REGISTER_BACKWARDS.bit;

@@ -1,0 +1,109 @@
+"""Arrow conversion of :class:`hanport.Batch` (needs ``pyarrow``: ``pip install hanport[arrow]``).
+
+The column buffers come from Rust as ``bytes`` and are wrapped with
+``pyarrow.Array.from_buffers`` without another copy. Timestamps are UTC instants
+(``timestamp("us", tz)``); rows whose meter sends wall-clock time are placed with the zone's
+offset, looked up once per distinct (hour, fold) with :mod:`zoneinfo`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from hanport._core import Batch
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def require_pyarrow() -> Any:
+    """The ``pyarrow`` module, or an ImportError that says how to get it."""
+    try:
+        import pyarrow  # type: ignore[import-untyped]
+    except ImportError as e:
+        raise ImportError(
+            "this needs pyarrow: pip install 'hanport[arrow]' (or pip install pyarrow)"
+        ) from e
+    return pyarrow
+
+
+def zone_offsets(batch: Batch) -> dict[tuple[int, int], int]:
+    """UTC offset (microseconds) of the batch's zone for each local (hour, fold) it holds."""
+    zone = ZoneInfo(batch.tz)
+    out: dict[tuple[int, int], int] = {}
+    for hour, fold in batch._zone_hours():
+        wall = (_EPOCH + timedelta(hours=hour)).replace(tzinfo=zone, fold=fold)
+        off = wall.utcoffset() or timedelta(0)
+        out[(hour, fold)] = off // timedelta(microseconds=1)
+    return out
+
+
+def batch_to_table(batch: Batch) -> Any:
+    """The batch as a ``pyarrow.Table`` (one record batch per decoded part)."""
+    pa = require_pyarrow()
+    types = {
+        "uint64": pa.uint64(),
+        "uint32": pa.uint32(),
+        "float64": pa.float64(),
+        "null_float64": pa.float64(),
+        "string": pa.string(),
+        "timestamp": pa.timestamp("us", tz=batch.tz),
+    }
+    record_batches: list[Any] = []
+    names: list[str] = []
+    for part in batch._arrow_columns(zone_offsets(batch)):
+        names = []
+        arrays: list[Any] = []
+        for name, kind, length, nulls, valid, data, offsets in part:
+            names.append(name)
+            if kind == "null_float64":
+                arrays.append(pa.nulls(length, pa.float64()))
+                continue
+            bufs = [None if valid is None else pa.py_buffer(valid)]
+            if offsets is not None:
+                bufs.append(pa.py_buffer(offsets))
+            bufs.append(pa.py_buffer(data))
+            arrays.append(pa.Array.from_buffers(types[kind], length, bufs, null_count=nulls))
+        record_batches.append(pa.RecordBatch.from_arrays(arrays, names=names))
+    return pa.Table.from_batches(record_batches)
+
+
+def full_schema(tz: str) -> Any:
+    """The fixed schema of :func:`conform`: ``source``, the telegram columns, then one float64
+    column per numeric field of the OBIS table (whether or not a batch has it)."""
+    from hanport._core import OBIS_TABLE
+
+    pa = require_pyarrow()
+    ts = pa.timestamp("us", tz=tz)
+    base = [
+        ("source", pa.string()),
+        ("offset", pa.uint64()),
+        ("manufacturer", pa.string()),
+        ("list_id", pa.string()),
+        ("meter_id", pa.string()),
+        ("meter_type", pa.string()),
+        ("meter_time", ts),
+        ("notification_time", ts),
+        ("flags", pa.uint32()),
+    ]
+    numbers = [(str(r["field"]), pa.float64()) for r in OBIS_TABLE if r["kind"] == "number"]
+    return pa.schema(base + numbers)
+
+
+def conform(batch: Batch) -> Any:
+    """The batch as a ``pyarrow.Table`` of :func:`full_schema` (absent fields are all null)."""
+    pa = require_pyarrow()
+    schema = full_schema(batch.tz)
+    t = batch_to_table(batch)
+    n = t.num_rows
+    cols = []
+    for f in schema:
+        if f.name == "source":
+            cols.append(pa.array([batch.source] * n, pa.string()))
+        elif f.name in t.column_names:
+            cols.append(t.column(f.name))
+        else:
+            cols.append(pa.nulls(n, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)

@@ -1,0 +1,786 @@
+//! Bulk decoding into columns: one row per telegram, Arrow-shaped buffers (values + validity
+//! bitmaps, string offsets), ready to be handed to Python/Arrow without a per-value object.
+//!
+//! Columns: `offset` (u64), `manufacturer`, `list_id`, `meter_id`, `meter_type` (nullable
+//! strings), `meter_time` and `notification_time` (nullable [`TimeColumn`]s), `flags` (u32) and
+//! one f64 column per [`FieldKind::Number`] row of [`TABLE`], created lazily the first time a
+//! telegram carries the field (earlier rows are back-filled with nulls), so a batch of list-1
+//! telegrams only pays for the few fields list 1 has.
+//!
+//! ```
+//! let batch = hanport::batch::decode_all(&[]);
+//! assert_eq!(batch.len(), 0);
+//! ```
+
+use crate::decode::{Decoder, DecoderEvent, Stats};
+use crate::dlms::datetime::{CosemDateTime, TimeBasis};
+use crate::hdlc::ErrorRecord;
+use crate::obis::{FieldKind, TABLE};
+use crate::telegram::{Data, Manufacturer, Telegram};
+
+/// An Arrow-style validity bitmap (bit set = valid, least significant bit first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bitmap {
+    bytes: Vec<u8>,
+    len: usize,
+    nulls: usize,
+}
+
+impl Bitmap {
+    /// Appends one bit.
+    #[inline]
+    pub fn push(&mut self, valid: bool) {
+        let bit = self.len % 8;
+        if bit == 0 {
+            self.bytes.push(0);
+        }
+        if valid {
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= 1 << bit;
+            }
+        } else {
+            self.nulls += 1;
+        }
+        self.len += 1;
+    }
+
+    /// Appends `n` null bits.
+    pub fn push_nulls(&mut self, n: usize) {
+        let new_len = self.len + n;
+        self.bytes.resize(new_len.div_ceil(8), 0);
+        self.len = new_len;
+        self.nulls += n;
+    }
+
+    /// Appends every bit of `other`.
+    pub fn extend(&mut self, other: &Bitmap) {
+        if self.len % 8 == 0 {
+            self.bytes.truncate(self.len / 8);
+            self.bytes.extend_from_slice(&other.bytes);
+            self.len += other.len;
+            self.nulls += other.nulls;
+            return;
+        }
+        // unaligned: shift each source byte across two destination bytes
+        let shift = self.len % 8;
+        let new_len = self.len + other.len;
+        for &byte in &other.bytes {
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= byte << shift;
+            }
+            self.bytes.push(byte >> (8 - shift));
+        }
+        self.bytes.truncate(new_len.div_ceil(8));
+        // clear the bits past the end (they came from `other`'s zero padding anyway)
+        self.len = new_len;
+        self.nulls += other.nulls;
+    }
+
+    /// Whether bit `i` is set.
+    pub fn get(&self, i: usize) -> bool {
+        i < self.len
+            && self
+                .bytes
+                .get(i / 8)
+                .is_some_and(|b| b & (1 << (i % 8)) != 0)
+    }
+
+    /// The packed bits.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no bits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of clear bits.
+    pub fn null_count(&self) -> usize {
+        self.nulls
+    }
+}
+
+/// A nullable f64 column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NumColumn {
+    /// Values (0.0 where null).
+    pub values: Vec<f64>,
+    /// Validity.
+    pub validity: Bitmap,
+}
+
+impl NumColumn {
+    fn pad_to(&mut self, rows: usize) {
+        let n = rows.saturating_sub(self.values.len());
+        if n > 0 {
+            self.values.resize(rows, 0.0);
+            self.validity.push_nulls(n);
+        }
+    }
+
+    /// The value of row `i`, if valid.
+    pub fn get(&self, i: usize) -> Option<f64> {
+        if self.validity.get(i) {
+            self.values.get(i).copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// A nullable UTF-8 column in Arrow layout (i32 offsets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrColumn {
+    /// `len + 1` offsets into `data`.
+    pub offsets: Vec<i32>,
+    /// The bytes of every value.
+    pub data: Vec<u8>,
+    /// Validity.
+    pub validity: Bitmap,
+}
+
+impl Default for StrColumn {
+    fn default() -> Self {
+        StrColumn {
+            offsets: vec![0],
+            data: Vec::new(),
+            validity: Bitmap::default(),
+        }
+    }
+}
+
+impl StrColumn {
+    fn push(&mut self, v: Option<&str>) {
+        if let Some(s) = v {
+            self.data.extend_from_slice(s.as_bytes());
+        }
+        // batches are far below 2 GiB of text (the input is chunked); saturate rather than wrap
+        let end = i32::try_from(self.data.len()).unwrap_or(i32::MAX);
+        self.offsets.push(end);
+        self.validity.push(v.is_some());
+    }
+
+    /// The value of row `i`, if valid.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        if !self.validity.get(i) {
+            return None;
+        }
+        let a = usize::try_from(*self.offsets.get(i)?).ok()?;
+        let b = usize::try_from(*self.offsets.get(i + 1)?).ok()?;
+        core::str::from_utf8(self.data.get(a..b)?).ok()
+    }
+}
+
+/// How a time row still has to be placed on the time line.
+pub mod zone_code {
+    /// Resolved: `utc_us` is the instant.
+    pub const RESOLVED: u8 = 0;
+    /// Wall-clock time in the configured zone, first occurrence (fold 0).
+    pub const LOCAL_FOLD0: u8 = 1;
+    /// Wall-clock time in the configured zone, second occurrence (fold 1).
+    pub const LOCAL_FOLD1: u8 = 2;
+}
+
+/// A nullable date-time column under the crate's time policy
+/// ([`crate::dlms::datetime`]). Rows with a trusted deviation are resolved here; rows in
+/// local wall-clock time keep the wall clock in `utc_us` (as if it were UTC) and a
+/// [`zone_code`] telling the caller to subtract the zone's offset (see [`TimeColumn::resolve`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimeColumn {
+    /// Microseconds since 1970-01-01 (UTC, or wall clock where `zone` says so).
+    pub utc_us: Vec<i64>,
+    /// A [`zone_code`] per row.
+    pub zone: Vec<u8>,
+    /// Validity (null: no time, or fields that form no date).
+    pub validity: Bitmap,
+}
+
+const US_PER_HOUR: i64 = 3_600_000_000;
+
+impl TimeColumn {
+    fn push(&mut self, t: Option<&CosemDateTime>, aidon: bool) {
+        let v = t.and_then(|t| {
+            let (y, mo, d, h, mi, s, us) = t.fields()?;
+            let days = days_from_civil(i64::from(y), i64::from(mo), i64::from(d));
+            let wall = ((days * 24 + i64::from(h)) * 60 + i64::from(mi)) * 60 + i64::from(s);
+            let wall_us = wall * 1_000_000 + i64::from(us);
+            Some(match t.basis(aidon) {
+                TimeBasis::FixedOffset { utc_offset_minutes } => (
+                    wall_us - i64::from(utc_offset_minutes) * 60_000_000,
+                    zone_code::RESOLVED,
+                ),
+                TimeBasis::LocalZone { dst } => (
+                    wall_us,
+                    if dst == Some(false) {
+                        zone_code::LOCAL_FOLD1
+                    } else {
+                        zone_code::LOCAL_FOLD0
+                    },
+                ),
+            })
+        });
+        let (us, code) = v.unwrap_or((0, zone_code::RESOLVED));
+        self.utc_us.push(us);
+        self.zone.push(code);
+        self.validity.push(v.is_some());
+    }
+
+    /// The distinct (wall-clock hour since the epoch, fold) pairs that need the zone's offset.
+    pub fn local_hours(&self, out: &mut std::collections::BTreeSet<(i64, u8)>) {
+        for (i, (&us, &z)) in self.utc_us.iter().zip(&self.zone).enumerate() {
+            if z != zone_code::RESOLVED && self.validity.get(i) {
+                out.insert((us.div_euclid(US_PER_HOUR), z - 1));
+            }
+        }
+    }
+
+    /// UTC microseconds of every row: `offset_us(wall hour, fold)` gives the zone's UTC offset
+    /// (µs) for local rows; `None` leaves the row as it is.
+    pub fn resolve<F: FnMut(i64, u8) -> Option<i64>>(&self, mut offset_us: F) -> Vec<i64> {
+        self.utc_us
+            .iter()
+            .zip(&self.zone)
+            .map(|(&us, &z)| {
+                if z == zone_code::RESOLVED {
+                    us
+                } else {
+                    offset_us(us.div_euclid(US_PER_HOUR), z - 1).map_or(us, |o| us - o)
+                }
+            })
+            .collect()
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Exact powers of ten as f64 (every one up to 1e22 is representable).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `CosemObject::value()` as f64 without building a `Data` (bit-identical: the same integer
+/// multiply when it fits, the same exact power of ten otherwise); `None` for what it does not
+/// cover (scalers beyond ±22, non-numbers).
+#[inline]
+fn scaled_f64(raw: &Data, scaler: i8) -> Option<f64> {
+    let pow = *POW10.get(usize::from(scaler.unsigned_abs()))?;
+    let exp = u32::from(scaler.unsigned_abs());
+    Some(match *raw {
+        Data::Int(v) if scaler > 0 => match 10i64.checked_pow(exp).and_then(|m| v.checked_mul(m)) {
+            Some(r) => r as f64,
+            None => v as f64 * pow,
+        },
+        Data::UInt(v) if scaler > 0 => {
+            match 10u64.checked_pow(exp).and_then(|m| v.checked_mul(m)) {
+                Some(r) => r as f64,
+                None => v as f64 * pow,
+            }
+        }
+        Data::Int(v) => v as f64 / pow,
+        Data::UInt(v) => v as f64 / pow,
+        Data::Float(v) if scaler > 0 => v * pow,
+        Data::Float(v) => v / pow,
+        _ => return None,
+    })
+}
+
+/// Number-kind rows of [`TABLE`]: `(index in TABLE, field name)`.
+pub fn number_fields() -> impl Iterator<Item = (usize, &'static str)> {
+    TABLE
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.kind == FieldKind::Number)
+        .map(|(i, d)| (i, d.field))
+}
+
+/// Columns of decoded telegrams, plus what was skipped.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Stream offset of each telegram's frame.
+    pub offset: Vec<u64>,
+    /// Manufacturer name.
+    pub manufacturer: StrColumn,
+    /// List identifier as sent.
+    pub list_id: StrColumn,
+    /// Meter identifier.
+    pub meter_id: StrColumn,
+    /// Meter type.
+    pub meter_type: StrColumn,
+    /// Meter clock.
+    pub meter_time: TimeColumn,
+    /// Data-notification date-time.
+    pub notification_time: TimeColumn,
+    /// Quality flags ([`crate::quality::Flags`] bits).
+    pub flags: Vec<u32>,
+    /// Per-field columns, indexed like [`TABLE`]; `None` until a telegram has the field.
+    pub numbers: Vec<Option<NumColumn>>,
+    /// Where each frame starts in `raw` (`len + 1` entries).
+    pub raw_offsets: Vec<usize>,
+    /// Every telegram's frame bytes, concatenated.
+    pub raw: Vec<u8>,
+    /// Error records, in stream order.
+    pub errors: Vec<ErrorRecord>,
+    /// Decoder counters.
+    pub stats: Stats,
+    /// Rows expected (capacity of columns created later).
+    rows_hint: usize,
+    /// What the stateful checks read of each row, kept while decoding in parallel.
+    track: Option<Vec<crate::quality::TrackKey>>,
+}
+
+/// The smallest frame worth reserving a row for (real list-1 frames are 40+ bytes).
+const MIN_FRAME: usize = 32;
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Batch {
+            numbers: vec![None; TABLE.len()],
+            raw_offsets: vec![0],
+            ..Default::default()
+        }
+    }
+
+    /// An empty batch with room for what `bytes` of capture can hold (no reallocation while
+    /// filling; untouched capacity costs address space only).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let rows = bytes / MIN_FRAME + 1;
+        let mut b = Batch::new();
+        b.rows_hint = rows;
+        b.offset.reserve(rows);
+        b.flags.reserve(rows);
+        b.raw.reserve(bytes);
+        b.raw_offsets.reserve(rows);
+        for c in [
+            &mut b.manufacturer,
+            &mut b.list_id,
+            &mut b.meter_id,
+            &mut b.meter_type,
+        ] {
+            c.offsets.reserve(rows);
+        }
+        for t in [&mut b.meter_time, &mut b.notification_time] {
+            t.utc_us.reserve(rows);
+            t.zone.reserve(rows);
+        }
+        b
+    }
+
+    /// Number of rows (telegrams).
+    pub fn len(&self) -> usize {
+        self.offset.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.offset.is_empty()
+    }
+
+    /// The frame bytes of row `i`.
+    pub fn raw_frame(&self, i: usize) -> Option<&[u8]> {
+        let a = *self.raw_offsets.get(i)?;
+        let b = *self.raw_offsets.get(i + 1)?;
+        self.raw.get(a..b)
+    }
+
+    /// The number column of a field, if any row has it.
+    pub fn number(&self, field: &str) -> Option<&NumColumn> {
+        let i = TABLE.iter().position(|d| d.field == field)?;
+        self.numbers.get(i)?.as_ref()
+    }
+
+    /// Appends one telegram as a row.
+    pub fn push(&mut self, tg: &Telegram, offset: u64, raw: &[u8]) {
+        let row = self.offset.len();
+        self.offset.push(offset);
+        self.manufacturer
+            .push(tg.manufacturer.map(Manufacturer::name));
+        self.list_id.push(tg.list_id.as_deref());
+        self.meter_id.push(tg.meter_id.as_deref());
+        self.meter_type.push(tg.meter_type.as_deref());
+        let aidon = tg.manufacturer == Some(Manufacturer::Aidon);
+        self.meter_time.push(tg.meter_time.as_ref(), aidon);
+        self.notification_time
+            .push(tg.notification_time.as_ref(), aidon);
+        self.flags.push(tg.flags.0);
+        if let Some(t) = &mut self.track {
+            t.push(crate::quality::TrackKey::of(tg));
+        }
+        self.raw.extend_from_slice(raw);
+        self.raw_offsets.push(self.raw.len());
+        for o in &tg.objects {
+            let Some(q) = o.quantity else { continue };
+            if q.def().kind != FieldKind::Number
+                || !matches!(o.raw, Data::Int(_) | Data::UInt(_) | Data::Float(_))
+            {
+                continue;
+            }
+            let Some(slot) = self.numbers.get_mut(q as usize) else {
+                continue;
+            };
+            let hint = self.rows_hint;
+            let col = slot.get_or_insert_with(|| NumColumn {
+                values: Vec::with_capacity(hint),
+                validity: Bitmap::default(),
+            });
+            if col.values.len() > row {
+                continue; // the first object of a quantity wins (like `Telegram.values`)
+            }
+            let Some(v) = scaled_f64(&o.raw, o.scaler).or_else(|| match o.value() {
+                Data::Int(v) => Some(v as f64),
+                Data::UInt(v) => Some(v as f64),
+                Data::Float(v) => Some(v),
+                _ => None,
+            }) else {
+                continue;
+            };
+            col.pad_to(row);
+            col.values.push(v);
+            col.validity.push(true);
+        }
+    }
+
+    /// Pads every number column to the row count (call after the last `push`).
+    pub fn seal(&mut self) {
+        let rows = self.len();
+        for col in self.numbers.iter_mut().flatten() {
+            col.pad_to(rows);
+        }
+    }
+
+    /// Takes one decoder event.
+    pub fn on_event(&mut self, ev: DecoderEvent<'_>) {
+        match ev {
+            DecoderEvent::Telegram {
+                telegram,
+                offset,
+                raw,
+            } => self.push(&telegram, offset, raw),
+            DecoderEvent::Error(r) => self.errors.push(r),
+        }
+    }
+}
+
+impl StrColumn {
+    fn extend(&mut self, other: &StrColumn) {
+        let base = i32::try_from(self.data.len()).unwrap_or(i32::MAX);
+        self.data.extend_from_slice(&other.data);
+        self.offsets
+            .extend(other.offsets.iter().skip(1).map(|o| o.saturating_add(base)));
+        self.validity.extend(&other.validity);
+    }
+}
+
+impl TimeColumn {
+    fn extend(&mut self, other: &TimeColumn) {
+        self.utc_us.extend_from_slice(&other.utc_us);
+        self.zone.extend_from_slice(&other.zone);
+        self.validity.extend(&other.validity);
+    }
+}
+
+impl Batch {
+    /// Appends the rows, errors and counters of a batch that follows this one in the stream,
+    /// starting at stream offset `base` (`other`'s offsets are relative to it).
+    pub fn append(&mut self, other: Batch, base: u64) {
+        let rows = self.len();
+        self.offset.extend(other.offset.iter().map(|o| o + base));
+        self.manufacturer.extend(&other.manufacturer);
+        self.list_id.extend(&other.list_id);
+        self.meter_id.extend(&other.meter_id);
+        self.meter_type.extend(&other.meter_type);
+        self.meter_time.extend(&other.meter_time);
+        self.notification_time.extend(&other.notification_time);
+        self.flags.extend_from_slice(&other.flags);
+        for (mine, theirs) in self.numbers.iter_mut().zip(other.numbers) {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => {
+                    m.pad_to(rows);
+                    m.values.extend_from_slice(&t.values);
+                    m.validity.extend(&t.validity);
+                }
+                (None, Some(t)) => {
+                    let mut m = NumColumn::default();
+                    m.pad_to(rows);
+                    m.values.extend_from_slice(&t.values);
+                    m.validity.extend(&t.validity);
+                    *mine = Some(m);
+                }
+                (Some(m), None) => m.pad_to(rows),
+                (None, None) => {}
+            }
+        }
+        let raw_base = self.raw.len();
+        self.raw.extend_from_slice(&other.raw);
+        self.raw_offsets
+            .extend(other.raw_offsets.iter().skip(1).map(|o| o + raw_base));
+        self.errors.extend(other.errors.into_iter().map(|mut r| {
+            r.offset += base;
+            r
+        }));
+        let (s, o) = (&mut self.stats, other.stats);
+        s.split.bytes_in += o.split.bytes_in;
+        s.split.frames_ok += o.split.frames_ok;
+        s.split.frames_bad_checksum += o.split.frames_bad_checksum;
+        s.split.frames_malformed += o.split.frames_malformed;
+        s.split.bytes_skipped += o.split.bytes_skipped;
+        s.telegrams += o.telegrams;
+        s.frames_undecodable += o.frames_undecodable;
+        self.seal();
+    }
+}
+
+/// Where to cut `data` into about `parts` pieces: each cut is the start of a frame the splitter
+/// accepts (so no frame is split), found by scanning up to 1 MiB after the even cut point.
+pub fn frame_cuts(data: &[u8], parts: usize) -> Vec<usize> {
+    const WINDOW: usize = 1 << 20;
+    let mut cuts = vec![0];
+    for k in 1..parts.max(1) {
+        let p = data.len() / parts * k;
+        let Some(window) = data.get(p..data.len().min(p + WINDOW)) else {
+            continue;
+        };
+        let mut first = None;
+        let mut splitter = crate::hdlc::FrameSplitter::new();
+        splitter.push(window, |ev| {
+            if let (crate::hdlc::Event::Frame(f), None) = (ev, first) {
+                first = Some(f.offset);
+            }
+        });
+        if let Some(off) = first {
+            let cut = p + usize::try_from(off).unwrap_or(usize::MAX - p);
+            if cut > cuts.last().copied().unwrap_or(0) && cut < data.len() {
+                cuts.push(cut);
+            }
+        }
+    }
+    cuts
+}
+
+/// [`decode_all`] on `threads` cores (0: all of them), as consecutive parts: the stream is cut
+/// at frame starts ([`frame_cuts`]), the pieces are decoded in parallel, their offsets made
+/// absolute, and the stateful quality checks re-run over all rows in stream order. Together
+/// the parts hold the rows of [`decode_all`] (a piece boundary can only change how a damaged
+/// region right next to it is counted).
+pub fn decode_parts(data: &[u8], threads: usize) -> Vec<Batch> {
+    use rayon::prelude::*;
+    let threads = if threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        threads
+    };
+    // pieces below 1 MiB are not worth a thread
+    let parts = threads.min(data.len() / (1 << 20)).max(1);
+    if parts == 1 {
+        return vec![decode_all(data)];
+    }
+    let cuts = frame_cuts(data, parts);
+    let ranges: Vec<(usize, usize)> = cuts
+        .iter()
+        .zip(cuts.iter().skip(1).chain([&data.len()]))
+        .map(|(&a, &b)| (a, b))
+        .collect();
+    let mut batches: Vec<Batch> = ranges
+        .par_iter()
+        .map(|&(a, b)| {
+            let piece = data.get(a..b).unwrap_or(&[]);
+            let mut dec = Decoder::new();
+            let mut batch = Batch::with_capacity(piece.len());
+            batch.track = Some(Vec::with_capacity(piece.len() / MIN_FRAME + 1));
+            dec.push(piece, |ev| batch.on_event(ev));
+            dec.finish(|ev| batch.on_event(ev));
+            batch.stats = dec.stats();
+            batch.seal();
+            let base = a as u64;
+            for o in &mut batch.offset {
+                *o += base;
+            }
+            for r in &mut batch.errors {
+                r.offset += base;
+            }
+            batch
+        })
+        .collect();
+    retrack(&mut batches);
+    batches
+}
+
+/// Re-runs the stateful quality checks over consecutive parts in row order, then forgets the
+/// keys.
+fn retrack(parts: &mut [Batch]) {
+    let mut tracker = crate::quality::Tracker::default();
+    for part in parts {
+        let Some(keys) = part.track.take() else {
+            continue;
+        };
+        for (i, (key, flags)) in keys.iter().zip(part.flags.iter_mut()).enumerate() {
+            let stateful = match part.meter_id.get(i) {
+                Some(id) => tracker.check_key(id, key).0,
+                None => 0,
+            };
+            *flags = (*flags & !crate::quality::STATEFUL) | stateful;
+        }
+    }
+}
+
+/// [`decode_parts`] appended into one batch (copies every column once more).
+pub fn decode_all_parallel(data: &[u8], threads: usize) -> Batch {
+    let mut parts = decode_parts(data, threads).into_iter();
+    let mut out = parts.next().unwrap_or_default();
+    for b in parts {
+        out.append(b, 0);
+    }
+    if out.numbers.is_empty() {
+        out = Batch::new();
+    }
+    out
+}
+
+/// Decodes a whole stream into one batch.
+pub fn decode_all(data: &[u8]) -> Batch {
+    let mut dec = Decoder::new();
+    let mut batch = Batch::with_capacity(data.len());
+    dec.push(data, |ev| batch.on_event(ev));
+    dec.finish(|ev| batch.on_event(ev));
+    batch.stats = dec.stats();
+    batch.seal();
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_equals_sequential() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/streams");
+        let mut data = Vec::new();
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+            .collect();
+        names.sort();
+        while data.len() < 5 << 20 {
+            for p in &names {
+                data.extend(std::fs::read(p).unwrap());
+            }
+        }
+        let seq = decode_all(&data);
+        for threads in [2, 3, 7] {
+            let par = decode_all_parallel(&data, threads);
+            assert_eq!(par.len(), seq.len());
+            assert_eq!(par.offset, seq.offset);
+            assert_eq!(par.flags, seq.flags);
+            assert_eq!(par.meter_id, seq.meter_id);
+            assert_eq!(par.list_id, seq.list_id);
+            assert_eq!(par.meter_time, seq.meter_time);
+            assert_eq!(par.notification_time, seq.notification_time);
+            assert_eq!(par.numbers, seq.numbers);
+            assert_eq!(par.raw, seq.raw);
+            assert_eq!(par.raw_offsets, seq.raw_offsets);
+            assert_eq!(par.stats.telegrams, seq.stats.telegrams);
+            assert_eq!(par.stats.split.bytes_in, seq.stats.split.bytes_in);
+        }
+    }
+
+    #[test]
+    fn bitmap_and_civil() {
+        let mut b = Bitmap::default();
+        b.push(true);
+        b.push_nulls(9);
+        b.push(true);
+        assert_eq!(b.len(), 11);
+        assert_eq!(b.null_count(), 9);
+        assert!(b.get(0) && !b.get(1) && b.get(10) && !b.get(11));
+        assert_eq!(b.as_bytes(), &[1, 4]);
+        let mut c = Bitmap::default();
+        c.push(false);
+        c.push(true);
+        c.push_nulls(3);
+        let mut want = b.clone();
+        for i in 0..c.len() {
+            want.push(c.get(i));
+        }
+        b.extend(&c);
+        assert_eq!(b, want);
+        b.extend(&want.clone());
+        assert_eq!(b.len(), 32);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+    }
+
+    #[test]
+    fn streams_match_decoder() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/streams");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|x| x != "bin") {
+                continue;
+            }
+            let data = std::fs::read(&path).unwrap();
+            let batch = decode_all(&data);
+            let mut tgs = Vec::new();
+            let mut dec = Decoder::new();
+            let mut sink = |ev: DecoderEvent<'_>| {
+                if let DecoderEvent::Telegram {
+                    telegram, offset, ..
+                } = ev
+                {
+                    tgs.push((telegram, offset));
+                }
+            };
+            dec.push(&data, &mut sink);
+            dec.finish(&mut sink);
+            assert_eq!(batch.len(), tgs.len(), "{}", path.display());
+            assert_eq!(batch.stats, dec.stats());
+            for (i, (tg, off)) in tgs.iter().enumerate() {
+                assert_eq!(batch.offset[i], *off);
+                assert_eq!(batch.list_id.get(i), tg.list_id.as_deref());
+                assert_eq!(batch.meter_id.get(i), tg.meter_id.as_deref());
+                assert_eq!(batch.flags[i], tg.flags.0);
+                for (qi, field) in number_fields() {
+                    let want = tg
+                        .objects
+                        .iter()
+                        .filter(|o| o.quantity.is_some_and(|q| q as usize == qi))
+                        .find_map(|o| match (&o.raw, o.value()) {
+                            (Data::Int(_) | Data::UInt(_) | Data::Float(_), Data::Int(v)) => {
+                                Some(v as f64)
+                            }
+                            (Data::Int(_) | Data::UInt(_) | Data::Float(_), Data::UInt(v)) => {
+                                Some(v as f64)
+                            }
+                            (Data::Int(_) | Data::UInt(_) | Data::Float(_), Data::Float(v)) => {
+                                Some(v)
+                            }
+                            _ => None,
+                        });
+                    let got = batch.number(field).and_then(|c| c.get(i));
+                    assert_eq!(got, want, "{} row {i} {field}", path.display());
+                }
+            }
+            for col in batch.numbers.iter().flatten() {
+                assert_eq!(col.values.len(), batch.len());
+                assert_eq!(col.validity.len(), batch.len());
+            }
+        }
+    }
+}
