@@ -17,6 +17,7 @@ help:
 	@echo "make demo    build, then decode the bundled real captures"
 	@echo "make test    every check CI runs: fmt, clippy, cargo test, ruff, mypy+stubtest, pytest, bench smoke"
 	@echo "make bench   full benchmarks (criterion + pytest-benchmark)"
+	@echo "make fuzz    fuzz every target (FUZZ_SECONDS=20 each; nightly + cargo-fuzz)"
 	@echo "make build   (re)build the extension into .venv"
 
 $(STAMP): requirements-dev.txt
@@ -60,8 +61,22 @@ test-python: $(BUILD)
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -q tests
 	$(PY) -m pytest -q benches/python
 
+# A short time-boxed pass of every fuzz target (the corpus and the regressions are also replayed
+# on stable by `cargo test`, tests/corpus_replay.rs). libFuzzer needs a nightly toolchain; where
+# there is none, the pass is skipped with a message.
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+	  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2; \
+	  fuzz/run.sh $${FUZZ_SMOKE_SECONDS:-5}; \
+	else echo "fuzz smoke pass skipped: no nightly toolchain"; fi
+
+.PHONY: fuzz
+fuzz:
+	fuzz/run.sh $(or $(FUZZ_SECONDS),20)
+
 .PHONY: test
-test: lint-rust test-rust lint-python test-python
+test: lint-rust test-rust lint-python test-python fuzz-smoke
 
 .PHONY: bench
 bench: $(BUILD)
