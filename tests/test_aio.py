@@ -48,7 +48,7 @@ async def read_n(reader: AsyncSerialReader, n: int, timeout: float = 10.0) -> li
     return out
 
 
-async def settle(check: Callable[[], bool], timeout: float = 2.0) -> None:
+async def settle(check: Callable[[], bool], timeout: float = 10.0) -> None:
     """Wait until ``check()`` holds (our in-process servers close their side a tick later)."""
     deadline = time.monotonic() + timeout
     while not check() and time.monotonic() < deadline:
