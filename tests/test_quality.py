@@ -129,3 +129,25 @@ def test_no_flags_on_clean_captures() -> None:
             if tg.flags:
                 flagged.append((f"{path.name}@{tg.offset}", tg.flags))
     assert flagged == []
+
+
+def test_resource_limits_are_configurable() -> None:
+    aidon_list2 = AIDON_LIST2  # 212 bytes on the wire
+    dec = hanport.Decoder(max_frame_length=100, max_errors=3)
+    out = dec.feed(aidon_list2 * 5)
+    assert out == []  # every frame is longer than the limit
+    assert dec.pending < 20  # nothing is buffered for a candidate over the limit
+    assert len(dec.errors) == 3
+    assert {e.kind for e in dec.errors} <= {"bad_length", "garbage"}
+    assert any(e.kind == "bad_length" for e in dec.errors)
+    assert dec.stats.frames_malformed >= 5
+    assert len(hanport.Decoder().feed(aidon_list2)) == 1
+    # A-XDR nesting: Aidon registers nest 3 deep
+    assert hanport.decode_frame(aidon_list2, max_depth=3).values["voltage_l1"] == 250.0
+    with pytest.raises(hanport.AxdrError, match="nesting deeper than 2"):
+        hanport.decode_frame(aidon_list2, max_depth=2)
+    with pytest.raises(hanport.FrameError):
+        hanport.decode_frame(aidon_list2, max_frame_length=100)
+    for bad in ({"max_depth": 0}, {"max_depth": 17}, {"max_frame_length": 6}, {"max_errors": 0}):
+        with pytest.raises(ValueError, match="max_"):
+            hanport.Decoder(**bad)  # type: ignore[arg-type]

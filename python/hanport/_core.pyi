@@ -17,12 +17,19 @@ OBIS_TABLE: tuple[dict[str, Any], ...]
 _Value = int | float | str | bytes | datetime | bool | None
 
 def decode_frame(
-    data: Buffer, /, *, keys: Mapping[str, Any] | None = None, tz: str = "Europe/Oslo"
+    data: Buffer,
+    /,
+    *,
+    keys: Mapping[str, Any] | None = None,
+    tz: str = "Europe/Oslo",
+    max_depth: int = 16,
+    max_frame_length: int = 2047,
 ) -> Telegram:
     """Decode one complete link frame, strictly.
 
     ``data`` is an HDLC frame with flags (``7E ... 7E``) or without them (``A0 ...``), or a bare
     LLC PDU (``E6 E7 00 ...``) or APDU (``0F ...``). Date-times are returned in ``tz``.
+    ``max_depth`` (1..16) bounds A-XDR nesting, ``max_frame_length`` (7..2047) the HDLC length.
 
     Raises:
         ChecksumError, FrameError: the HDLC layer is damaged.
@@ -206,7 +213,10 @@ class FrameSplitter:
     and everything skipped is counted in :attr:`stats` and recorded in :attr:`errors`.
     """
 
-    def __new__(cls) -> FrameSplitter: ...
+    def __new__(cls, *, max_frame_length: int = 2047, max_errors: int = 10000) -> FrameSplitter:
+        """``max_frame_length`` (7..2047): longer candidates are rejected as ``bad_length`` as soon
+        as their format field arrives, so no more than that is ever buffered; ``max_errors``:
+        error records kept between :meth:`drain_errors` calls (the oldest are dropped)."""
     def feed(self, chunk: Buffer, /) -> list[HdlcFrame]:
         """Feed bytes; return the frames they complete."""
     def flush(self) -> list[HdlcFrame]:
@@ -238,9 +248,15 @@ class Decoder:
         keys: Mapping[str, Any] | None = None,
         tz: str = "Europe/Oslo",
         max_clock_drift: float | None = None,
+        max_depth: int = 16,
+        max_frame_length: int = 2047,
+        max_errors: int = 10000,
     ) -> Decoder:
         """``max_clock_drift`` (seconds): flag telegrams whose meter clock is further than this
-        from their receive time (``"clock_drift"``); None (the default) checks nothing."""
+        from their receive time (``"clock_drift"``); None (the default) checks nothing.
+        Resource limits: ``max_depth`` (1..16) A-XDR nesting, ``max_frame_length`` (7..2047)
+        bytes of an HDLC frame (longer candidates are rejected early, never buffered), and
+        ``max_errors`` error records kept between :meth:`drain_errors` calls."""
     def feed(self, chunk: Buffer, /, *, received_at: float | None = None) -> list[Telegram]:
         """Feed bytes; return the telegrams they complete. ``received_at`` (seconds since the
         epoch, default now) is recorded on each telegram."""

@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use crate::dlms::apdu::{strip_llc, DataNotification};
-use crate::dlms::axdr::{decode_into, Node};
+use crate::dlms::axdr::{decode_into_limited, Node, MAX_DEPTH};
 use crate::error::{Error, ErrorKind, Layer, Result};
 use crate::hdlc::{ErrorRecord, Event, FrameSplitter, HdlcFrame, Stats as SplitStats};
 use crate::meters::{map, LinkHints};
@@ -23,18 +23,37 @@ fn recycle<'b>(mut v: Vec<Node<'_>>) -> Vec<Node<'b>> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
+/// Resource limits of the decoders (memory and work stay bounded by these and the input size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest A-XDR nesting accepted (1..=16; real pushes nest 3 deep).
+    pub max_depth: u8,
+    /// Longest HDLC frame accepted, bytes between the flags (7..=2047).
+    pub max_frame_length: u16,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: MAX_DEPTH,
+            max_frame_length: crate::hdlc::frame::MAX_FRAME_LEN,
+        }
+    }
+}
+
 /// Decodes an information field (LLC + APDU, or a bare APDU) into a telegram.
 /// Error offsets are relative to `info`.
 fn decode_information<'a>(
     info: &'a [u8],
     hints: LinkHints<'_>,
     nodes: &mut Vec<Node<'a>>,
+    max_depth: u8,
 ) -> Result<Telegram> {
     let (apdu, llc_len) = strip_llc(info)?;
     let n = DataNotification::parse(apdu).map_err(|e| e.add_offset(llc_len))?;
     let body_at = llc_len + n.body_offset;
     nodes.clear();
-    let used = decode_into(n.body, nodes).map_err(|e| e.add_offset(body_at))?;
+    let used = decode_into_limited(n.body, nodes, max_depth).map_err(|e| e.add_offset(body_at))?;
     if used != n.body.len() {
         return Err(Error::new(
             Layer::Axdr,
@@ -53,6 +72,32 @@ fn decode_information<'a>(
 /// # Errors
 /// The first problem found, at any layer, with its offset in `data`.
 pub fn decode_frame(data: &[u8]) -> Result<Telegram> {
+    decode_frame_with(data, &Limits::default())
+}
+
+/// As [`decode_frame`], under the given [`Limits`] (the frame-length limit applies to HDLC
+/// frames).
+///
+/// # Errors
+/// As [`decode_frame`].
+pub fn decode_frame_with(data: &[u8], limits: &Limits) -> Result<Telegram> {
+    let max_depth = limits.max_depth;
+    if data.first() == Some(&0x7E) || data.first().is_some_and(|b| b >> 4 == 0xA) {
+        let inner = data.strip_prefix(&[0x7E]).unwrap_or(data);
+        if let [hi, lo, ..] = inner {
+            let length = (u16::from(hi & 0x07) << 8) | u16::from(*lo);
+            if length > limits.max_frame_length {
+                return Err(Error::new(
+                    Layer::Hdlc,
+                    data.len() - inner.len(),
+                    ErrorKind::BadLength {
+                        length,
+                        minimum: crate::hdlc::frame::MIN_FRAME_LEN,
+                    },
+                ));
+            }
+        }
+    }
     let mut nodes = Vec::new();
     match data.first() {
         Some(0x7E) => {
@@ -72,7 +117,7 @@ pub fn decode_frame(data: &[u8]) -> Result<Telegram> {
                 src: src.bytes(),
             };
             let info_at = 1 + f.header().info_offset();
-            decode_information(f.information_slice(), hints, &mut nodes)
+            decode_information(f.information_slice(), hints, &mut nodes, max_depth)
                 .map_err(|e| e.add_offset(info_at))
         }
         Some(b) if b >> 4 == 0xA => {
@@ -86,9 +131,10 @@ pub fn decode_frame(data: &[u8]) -> Result<Telegram> {
             let info = data
                 .get(info_at..data.len().saturating_sub(2))
                 .unwrap_or(&[]);
-            decode_information(info, hints, &mut nodes).map_err(|e| e.add_offset(info_at))
+            decode_information(info, hints, &mut nodes, max_depth)
+                .map_err(|e| e.add_offset(info_at))
         }
-        Some(_) => decode_information(data, LinkHints::default(), &mut nodes),
+        Some(_) => decode_information(data, LinkHints::default(), &mut nodes, max_depth),
         None => Err(Error::new(
             Layer::Hdlc,
             0,
@@ -129,19 +175,38 @@ pub enum DecoderEvent<'a> {
 
 /// Sans-IO stream decoder: push bytes, get telegrams and error records. Lax: bad input is
 /// skipped, counted and recorded; every good frame around it is kept.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decoder {
     splitter: FrameSplitter,
+    max_depth: u8,
     scratch: Vec<Node<'static>>,
     tracker: crate::quality::Tracker,
     telegrams: u64,
     undecodable: u64,
 }
 
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Decoder {
     /// A decoder at stream offset 0.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_limits(Limits::default())
+    }
+
+    /// A decoder under the given [`Limits`].
+    pub fn with_limits(limits: Limits) -> Self {
+        Decoder {
+            splitter: FrameSplitter::with_max_frame_length(limits.max_frame_length),
+            max_depth: limits.max_depth,
+            scratch: Vec::new(),
+            tracker: crate::quality::Tracker::default(),
+            telegrams: 0,
+            undecodable: 0,
+        }
     }
 
     /// Counters so far.
@@ -173,6 +238,7 @@ impl Decoder {
         let mut telegrams = 0u64;
         let mut undecodable = 0u64;
         let tracker = &mut self.tracker;
+        let max_depth = self.max_depth;
         let mut on_event = |ev: Event<'_>| match ev {
             Event::Frame(f) => {
                 let mut nodes = recycle(core::mem::take(&mut scratch));
@@ -190,7 +256,7 @@ impl Decoder {
                         ),
                     ))
                 } else {
-                    decode_information(f.information(), hints, &mut nodes)
+                    decode_information(f.information(), hints, &mut nodes, max_depth)
                         .map_err(|e| e.add_offset(info_at))
                 };
                 scratch = recycle(nodes);

@@ -45,7 +45,7 @@ pub mod telegram;
 #[cfg(feature = "python")]
 mod python;
 
-pub use decode::{decode_frame, Decoder, DecoderEvent, Stats};
+pub use decode::{decode_frame, decode_frame_with, Decoder, DecoderEvent, Limits, Stats};
 pub use error::{CheckField, Error, ErrorKind, Layer, Result};
 pub use obis::{Obis, Quantity};
 pub use telegram::{CosemObject, Data, Manufacturer, ScalerSource, Telegram};

@@ -22,9 +22,41 @@ pyo3::import_exception!(hanport.errors, AxdrError);
 pyo3::import_exception!(hanport.errors, MappingError);
 pyo3::import_exception!(hanport.errors, UnsupportedError);
 
-/// Errors kept by a `Decoder` between two `drain_errors()` calls; older ones are dropped (the
-/// counters in `stats` still count them).
-const MAX_KEPT_ERRORS: usize = 10_000;
+/// Checks the resource-limit arguments and builds the core's [`crate::Limits`].
+fn limits(max_depth: u32, max_frame_length: u32) -> PyResult<crate::Limits> {
+    let bad = |what: &str| pyo3::exceptions::PyValueError::new_err(what.to_owned());
+    let max_depth = u8::try_from(max_depth)
+        .ok()
+        .filter(|d| (1..=crate::dlms::axdr::MAX_DEPTH).contains(d))
+        .ok_or_else(|| bad("max_depth must be within 1..=16"))?;
+    let max_frame_length = u16::try_from(max_frame_length)
+        .ok()
+        .filter(|n| (7..=2047).contains(n))
+        .ok_or_else(|| bad("max_frame_length must be within 7..=2047"))?;
+    Ok(crate::Limits {
+        max_depth,
+        max_frame_length,
+    })
+}
+
+fn max_errors_arg(max_errors: u64) -> PyResult<usize> {
+    usize::try_from(max_errors)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("max_errors must be at least 1"))
+}
+
+/// Appends an error record, keeping at most `max` (the oldest go first).
+fn keep_error(
+    errors: &mut std::collections::VecDeque<PyErrorRecord>,
+    max: usize,
+    r: PyErrorRecord,
+) {
+    while errors.len() >= max {
+        errors.pop_front();
+    }
+    errors.push_back(r);
+}
 
 /// The single mapping from core errors to Python exceptions.
 fn to_py_err(e: Error) -> PyErr {
@@ -650,18 +682,21 @@ fn epoch_seconds(v: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
 
 /// Decodes one complete link frame (HDLC with or without flags, or a bare LLC/APDU). Strict.
 #[pyfunction]
-#[pyo3(signature = (data, /, *, keys = None, tz = "Europe/Oslo"))]
+#[pyo3(signature = (data, /, *, keys = None, tz = "Europe/Oslo", max_depth = 16, max_frame_length = 2047))]
 fn decode_frame(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     keys: Option<&Bound<'_, PyAny>>,
     tz: &str,
+    max_depth: u32,
+    max_frame_length: u32,
 ) -> PyResult<PyTelegram> {
     let _ = keys; // encrypted pushes come with a later version
+    let limits = limits(max_depth, max_frame_length)?;
     let zone = zone_info(py, tz)?.unbind();
     let data = input(data)?;
     let bytes = data.as_slice();
-    let inner = crate::decode::decode_frame(bytes).map_err(to_py_err)?;
+    let inner = crate::decode::decode_frame_with(bytes, &limits).map_err(to_py_err)?;
     Ok(PyTelegram {
         inner,
         offset: 0,
@@ -676,6 +711,7 @@ fn decode_frame(
 struct PyDecoder {
     core: CoreDecoder,
     errors: std::collections::VecDeque<PyErrorRecord>,
+    max_errors: usize,
     zone: Py<PyAny>,
     max_clock_drift: Option<f64>,
 }
@@ -694,6 +730,7 @@ impl PyDecoder {
     ) -> PyResult<Vec<PyTelegram>> {
         let mut out = Vec::new();
         let errors = &mut self.errors;
+        let max_errors = self.max_errors;
         let zone = &self.zone;
         let mut sink = |ev: DecoderEvent<'_>| match ev {
             DecoderEvent::Telegram {
@@ -708,10 +745,7 @@ impl PyDecoder {
                 received_at: Some(received_at),
             }),
             DecoderEvent::Error(r) => {
-                if errors.len() >= MAX_KEPT_ERRORS {
-                    errors.pop_front();
-                }
-                errors.push_back(PyErrorRecord::from(&r));
+                keep_error(errors, max_errors, PyErrorRecord::from(&r));
             }
         };
         match chunk {
@@ -740,13 +774,26 @@ impl PyDecoder {
 #[pymethods]
 impl PyDecoder {
     #[new]
-    #[pyo3(signature = (*, keys = None, tz = "Europe/Oslo", max_clock_drift = None))]
+    #[pyo3(signature = (
+        *,
+        keys = None,
+        tz = "Europe/Oslo",
+        max_clock_drift = None,
+        max_depth = 16,
+        max_frame_length = 2047,
+        max_errors = 10_000,
+    ))]
     fn new(
         py: Python<'_>,
         keys: Option<&Bound<'_, PyAny>>,
         tz: &str,
         max_clock_drift: Option<&Bound<'_, PyAny>>,
+        max_depth: u32,
+        max_frame_length: u32,
+        max_errors: u64,
     ) -> PyResult<Self> {
+        let limits = limits(max_depth, max_frame_length)?;
+        let max_errors = max_errors_arg(max_errors)?;
         let max_clock_drift = match max_clock_drift {
             Some(v) => {
                 let d = epoch_seconds(v, "max_clock_drift")?;
@@ -761,8 +808,9 @@ impl PyDecoder {
         };
         let _ = keys; // encrypted pushes come with a later version
         Ok(PyDecoder {
-            core: CoreDecoder::new(),
+            core: CoreDecoder::with_limits(limits),
             errors: std::collections::VecDeque::new(),
+            max_errors,
             zone: zone_info(py, tz)?.unbind(),
             max_clock_drift,
         })
@@ -880,12 +928,14 @@ fn obis_table(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyTuple>> {
 struct PyFrameSplitter {
     splitter: FrameSplitter,
     errors: std::collections::VecDeque<PyErrorRecord>,
+    max_errors: usize,
 }
 
 impl PyFrameSplitter {
     fn collect(&mut self, chunk: Option<&[u8]>) -> Vec<PyHdlcFrame> {
         let mut frames = Vec::new();
         let errors = &mut self.errors;
+        let max_errors = self.max_errors;
         let mut sink = |ev: Event<'_>| match ev {
             Event::Frame(f) => frames.push(PyHdlcFrame {
                 offset: f.offset,
@@ -893,10 +943,7 @@ impl PyFrameSplitter {
                 header: f.header,
             }),
             Event::Error(r) => {
-                if errors.len() >= MAX_KEPT_ERRORS {
-                    errors.pop_front();
-                }
-                errors.push_back(PyErrorRecord::from(&r));
+                keep_error(errors, max_errors, PyErrorRecord::from(&r));
             }
         };
         match chunk {
@@ -910,11 +957,14 @@ impl PyFrameSplitter {
 #[pymethods]
 impl PyFrameSplitter {
     #[new]
-    fn new() -> Self {
-        PyFrameSplitter {
-            splitter: FrameSplitter::new(),
+    #[pyo3(signature = (*, max_frame_length = 2047, max_errors = 10_000))]
+    fn new(max_frame_length: u32, max_errors: u64) -> PyResult<Self> {
+        let limits = limits(16, max_frame_length)?;
+        Ok(PyFrameSplitter {
+            splitter: FrameSplitter::with_max_frame_length(limits.max_frame_length),
             errors: std::collections::VecDeque::new(),
-        }
+            max_errors: max_errors_arg(max_errors)?,
+        })
     }
 
     /// Feeds a chunk of any size; returns the frames it completes, in stream order.

@@ -184,6 +184,19 @@ fn u32_of(n: usize) -> u32 {
 /// [`Layer::Axdr`] errors with offsets relative to `input`: `Truncated`, `Malformed` (an element
 /// count larger than the bytes left, a bad length), `Unsupported` (unknown tag), `TooDeep`.
 pub fn decode_into<'a>(input: &'a [u8], out: &mut Vec<Node<'a>>) -> Result<usize> {
+    decode_into_limited(input, out, MAX_DEPTH)
+}
+
+/// As [`decode_into`], with nesting limited to `max_depth` (clamped to 1..=[`MAX_DEPTH`]).
+///
+/// # Errors
+/// As [`decode_into`]; `TooDeep` reports the effective limit.
+pub fn decode_into_limited<'a>(
+    input: &'a [u8],
+    out: &mut Vec<Node<'a>>,
+    max_depth: u8,
+) -> Result<usize> {
+    let limit = max_depth.clamp(1, MAX_DEPTH);
     let mut c = Cursor::new(input, Layer::Axdr);
     // (node index, elements still to read); the virtual root expects one element
     let mut stack: [(u32, u32); MAX_DEPTH as usize + 1] = [(0, 0); MAX_DEPTH as usize + 1];
@@ -225,8 +238,8 @@ pub fn decode_into<'a>(input: &'a [u8], out: &mut Vec<Node<'a>>) -> Result<usize
                         ErrorKind::Malformed("element count larger than the bytes left"),
                     ));
                 }
-                if depth >= usize::from(MAX_DEPTH) {
-                    return Err(c.error_at(at, ErrorKind::TooDeep { limit: MAX_DEPTH }));
+                if depth >= usize::from(limit) {
+                    return Err(c.error_at(at, ErrorKind::TooDeep { limit }));
                 }
                 let n = u32_of(n);
                 if n > 0 {
@@ -449,6 +462,13 @@ mod tests {
             ErrorKind::Unsupported { tag: 7 }
         );
         assert_eq!(decode(&[0x02, 0x01, 0x07]).unwrap_err().offset, 2);
+        // a configured lower limit
+        let mut v = Vec::new();
+        let e = decode_into_limited(&deep, &mut v, 3).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TooDeep { limit: 3 });
+        assert_eq!(e.offset, 6);
+        v.clear();
+        assert!(decode_into_limited(&[0x02, 0x01, 0x02, 0x01, 0x00], &mut v, 2).is_ok());
     }
 
     #[test]

@@ -143,12 +143,34 @@ pub struct FrameSplitter {
     closing_flag_at: Option<u64>,
     /// Offset of a flag that follows another flag (an idle run).
     idle_flag_at: Option<u64>,
+    /// Longest frame accepted (bytes between the flags); 0 means the format's maximum.
+    max_frame_length: u16,
 }
 
 impl FrameSplitter {
     /// A splitter at stream offset 0.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A splitter that rejects (as `bad_length`) every candidate claiming more than
+    /// `max_frame_length` bytes between its flags, so it never buffers more than that; values
+    /// outside 7..=2047 are clamped.
+    pub fn with_max_frame_length(max_frame_length: u16) -> Self {
+        FrameSplitter {
+            max_frame_length: max_frame_length
+                .clamp(super::frame::MIN_FRAME_LEN, super::frame::MAX_FRAME_LEN),
+            ..Self::default()
+        }
+    }
+
+    /// The longest frame accepted (bytes between the flags).
+    pub fn max_frame_length(&self) -> u16 {
+        if self.max_frame_length == 0 {
+            super::frame::MAX_FRAME_LEN
+        } else {
+            self.max_frame_length
+        }
     }
 
     /// Counters so far.
@@ -244,7 +266,7 @@ impl FrameSplitter {
                 continue;
             }
             let at = base + i as u64;
-            match classify(tail) {
+            match classify(tail, self.max_frame_length()) {
                 Candidate::NeedMore { .. } if tail.len() < 2 && last => {
                     // a lone flag at the very end opens nothing
                     if self.closing_flag_at != Some(at) && self.idle_flag_at != Some(at) {
@@ -348,7 +370,7 @@ impl FrameSplitter {
 }
 
 /// Decides what the flag at `d[0]` starts.
-fn classify(d: &[u8]) -> Candidate {
+fn classify(d: &[u8], max_frame_length: u16) -> Candidate {
     let Some(&b1) = d.get(1) else {
         return Candidate::NeedMore { needed: 2 };
     };
@@ -363,6 +385,20 @@ fn classify(d: &[u8]) -> Candidate {
         [hi, lo, ..] => (usize::from(hi & 0x07) << 8 | usize::from(*lo)) + 2,
         _ => return Candidate::NeedMore { needed: 3 },
     };
+    if claimed > usize::from(max_frame_length) + 2 {
+        let length = u16::try_from(claimed - 2).unwrap_or(u16::MAX);
+        return Candidate::Bad(
+            Error::new(
+                Layer::Hdlc,
+                1,
+                ErrorKind::BadLength {
+                    length,
+                    minimum: super::frame::MIN_FRAME_LEN,
+                },
+            ),
+            3,
+        );
+    }
     let header = match Header::parse(inner) {
         Ok(h) => h,
         Err(e) => {
@@ -538,6 +574,32 @@ mod tests {
         let ones = run_chunked(&s, &vec![1; s.len()]);
         assert_eq!(whole, ones);
         assert_eq!(whole.0.len(), 16);
+    }
+
+    #[test]
+    fn a_configured_frame_limit_rejects_longer_frames_early() {
+        let small = frame(1, 20);
+        let big = frame(2, 300);
+        let mut s = small.clone();
+        s.extend_from_slice(&big);
+        s.extend_from_slice(&small);
+        let mut sp = FrameSplitter::with_max_frame_length(100);
+        let mut frames = Vec::new();
+        let mut errors = Vec::new();
+        sp.push(&s[..small.len() + 10], |e| match e {
+            Event::Frame(f) => frames.push(f.offset),
+            Event::Error(r) => errors.push(r),
+        });
+        // the long candidate is rejected after its format field, nothing is held back for it
+        assert!(sp.pending() < 20, "{}", sp.pending());
+        sp.push(&s[small.len() + 10..], |e| match e {
+            Event::Frame(f) => frames.push(f.offset),
+            Event::Error(r) => errors.push(r),
+        });
+        sp.finish(|_| {});
+        assert_eq!(frames, vec![0, (small.len() + big.len()) as u64]);
+        assert_eq!(errors[0].kind(), "bad_length");
+        assert_eq!(errors[0].offset, small.len() as u64);
     }
 
     #[test]
