@@ -58,7 +58,7 @@ lint-python: $(BUILD)
 
 .PHONY: test-python
 test-python: $(BUILD)
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -q tests
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -q --durations=10 tests
 	$(PY) -m pytest -q benches/python
 
 # A short time-boxed pass of every fuzz target (the corpus and the regressions are also replayed

@@ -253,8 +253,13 @@ class Backoff:
 
     def next(self) -> float:
         """The delay before the next attempt; each call grows it until the cap."""
-        delay = min(self.maximum, self.initial * self.factor**self.attempt)
-        self.attempt += 1
+        try:
+            grown = self.initial * self.factor**self.attempt
+        except OverflowError:
+            grown = self.maximum
+        delay = min(self.maximum, grown)
+        if grown < self.maximum:  # once at the cap, stop growing (no overflow, however long)
+            self.attempt += 1
         return delay * (1 - self.jitter * self._rng.random())
 
     def reset(self) -> None:
