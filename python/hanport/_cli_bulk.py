@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,7 +72,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--tz", default="Europe/Oslo", help="zone of wall-clock meter times")
     p.add_argument(
-        "--batch-bytes", type=int, default=8 << 20, metavar="B", help="capture bytes per batch"
+        "--batch-bytes",
+        type=int,
+        default=2 << 20,
+        metavar="B",
+        help="capture bytes per batch (memory stays within a few of these per file)",
     )
     p.set_defaults(func=cmd_decode)
 
@@ -192,26 +196,38 @@ class _ParquetSink:
         self.writer.close()
 
 
-def _decode_path(path: Path, args: argparse.Namespace) -> list[Batch] | str:
-    """Every batch of one file, or why it could not be read."""
+def _stream_path(path: Path, args: argparse.Namespace) -> Iterator[Batch] | str:
+    """The batches of one file, decoded lazily (bounded memory), or why it cannot be read."""
     try:
-        return list(
+        return iter(
             iter_file(path, tz=args.tz, format=args.input_format, batch_bytes=args.batch_bytes)
         )
     except OSError as e:
         return f"{path}: {e.strerror or e}"
 
 
+def _decode_path(path: Path, args: argparse.Namespace) -> list[Batch] | str:
+    """Every batch of one file (for decoding several files in parallel), or why it could not
+    be read."""
+    batches = _stream_path(path, args)
+    if isinstance(batches, str):
+        return batches
+    try:
+        return list(batches)
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
+
+
 def _ordered(
-    fn: Callable[[Path], list[Batch] | str], paths: Sequence[Path], jobs: int
-) -> Iterator[tuple[Path, list[Batch] | str]]:
+    fn: Callable[[Path], Iterable[Batch] | str], paths: Sequence[Path], jobs: int
+) -> Iterator[tuple[Path, Iterable[Batch] | str]]:
     """``fn`` over paths, ``jobs`` at a time (at most ``2 * jobs`` results held), in order."""
     if jobs <= 1:
         for p in paths:
             yield p, fn(p)
         return
     with ThreadPoolExecutor(max_workers=jobs) as ex:
-        window: deque[tuple[Path, Future[list[Batch] | str]]] = deque()
+        window: deque[tuple[Path, Future[Iterable[Batch] | str]]] = deque()
         it = iter(paths)
         for p in it:
             window.append((p, ex.submit(fn, p)))
@@ -254,20 +270,30 @@ def cmd_decode(args: argparse.Namespace) -> int:
         return 2
     bar = _progress(sum(os.path.getsize(p) for p in paths))
     try:
-        for path, result in _ordered(lambda p: _decode_path(p, args), paths, args.jobs):
+        # one file at a time streams batch by batch (memory bounded whatever the file size);
+        # --jobs N decodes N files at once, each held whole until written
+        decode: Callable[[Path], Iterable[Batch] | str] = (
+            (lambda p: _stream_path(p, args))
+            if args.jobs <= 1
+            else (lambda p: _decode_path(p, args))
+        )
+        for path, result in _ordered(decode, paths, args.jobs):
             if isinstance(result, str):
                 summary.bad_paths.append(result)
                 continue
             summary.files += 1
-            for batch in result:
-                s = batch.stats
-                summary.telegrams += len(batch)
-                summary.errors += len(batch.errors)
-                summary.bytes_in += s.bytes_in
-                summary.bytes_skipped += s.bytes_skipped
-                if batch.input_error:
-                    summary.problems.append(f"{path}: {batch.input_error}")
-                sink.write(batch)
+            try:
+                for batch in result:
+                    s = batch.stats
+                    summary.telegrams += len(batch)
+                    summary.errors += len(batch.errors)
+                    summary.bytes_in += s.bytes_in
+                    summary.bytes_skipped += s.bytes_skipped
+                    if batch.input_error:
+                        summary.problems.append(f"{path}: {batch.input_error}")
+                    sink.write(batch)
+            except OSError as e:  # the file became unreadable while streaming
+                summary.bad_paths.append(f"{path}: {e.strerror or e}")
             if bar is not None:
                 bar.update(path.stat().st_size)
     finally:
