@@ -422,8 +422,10 @@ class ReaderCore:
             self._last_ok_count = s.frames_ok
             self._bytes_since_ok = 0
             self.good_since_connect = True
-            if telegrams and telegrams[-1].manufacturer:
-                self.manufacturer = telegrams[-1].manufacturer
+            # the latest telegram that names its maker (Aidon's list 1 names none)
+            named = [tg.manufacturer for tg in telegrams if tg.manufacturer]
+            if named:
+                self.manufacturer = named[-1]
             if self.probing or (self.detected is None and not self.transparent):
                 self._accept()
         else:
