@@ -575,6 +575,49 @@ class ReaderCore:
         self._damage_since = now
 
 
+class ReaderState:
+    """The read-only state both readers (sync and asyncio) expose, from their shared core."""
+
+    _core: ReaderCore
+    _port: object | None
+
+    @property
+    def stats(self) -> ReaderStats:
+        """Counters over every connection so far (a snapshot)."""
+        return self._core.snapshot()
+
+    @property
+    def last_error(self) -> ReaderError | None:
+        """The latest problem: a damaged frame or a connection failure."""
+        return self._core.last_error
+
+    @property
+    def detected(self) -> LineSettings | None:
+        """The line settings that gave valid frames (None: not yet, or a ``socket://`` or
+        ``loop://`` URL, whose bytes do not depend on them)."""
+        return self._core.detected
+
+    @property
+    def line(self) -> LineSettings | None:
+        """The line settings the port uses now (None: not connected, or not applicable)."""
+        return self._core.current if self._port is not None else None
+
+    @property
+    def probing(self) -> bool:
+        """True while line settings are being tried."""
+        return self._core.probing
+
+    @property
+    def manufacturer(self) -> str | None:
+        """The meter's manufacturer, from the latest telegram that names it."""
+        return self._core.manufacturer
+
+    @property
+    def connected(self) -> bool:
+        """True while the port is open."""
+        return self._port is not None
+
+
 @dataclass
 class ReaderOptions:
     """The keyword arguments both readers take, validated once."""

@@ -51,9 +51,8 @@ from hanport._live import (
     Backoff,
     LineSettings,
     ReaderCore,
-    ReaderError,
     ReaderOptions,
-    ReaderStats,
+    ReaderState,
     settings_errors,
     url_scheme,
 )
@@ -295,7 +294,7 @@ class _ThreadPort:
         self._thread.join(1.0)  # it has closed the port and is returning
 
 
-class AsyncSerialReader:
+class AsyncSerialReader(ReaderState):
     """Telegrams from a serial port or URL, as an async iterator.
 
     Takes the arguments of :class:`hanport.serial.SerialReader`. Use it as an async context
@@ -368,41 +367,6 @@ class AsyncSerialReader:
         self._refusals = settings_errors()
 
     # -- state -------------------------------------------------------------------------------
-
-    @property
-    def stats(self) -> ReaderStats:
-        """Counters over every connection so far (a snapshot)."""
-        return self._core.snapshot()
-
-    @property
-    def last_error(self) -> ReaderError | None:
-        """The latest problem: a damaged frame or a connection failure."""
-        return self._core.last_error
-
-    @property
-    def detected(self) -> LineSettings | None:
-        """The line settings that gave valid frames (None: not yet, or not applicable)."""
-        return self._core.detected
-
-    @property
-    def line(self) -> LineSettings | None:
-        """The line settings the port uses now (None: not connected, or not applicable)."""
-        return self._core.current if self._port is not None else None
-
-    @property
-    def probing(self) -> bool:
-        """True while line settings are being tried."""
-        return self._core.probing
-
-    @property
-    def manufacturer(self) -> str | None:
-        """The meter's manufacturer, from the latest telegram that names it."""
-        return self._core.manufacturer
-
-    @property
-    def connected(self) -> bool:
-        """True while the port is open."""
-        return self._port is not None
 
     @property
     def closed(self) -> bool:

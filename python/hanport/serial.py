@@ -43,6 +43,7 @@ from hanport._live import (
     ReaderCore,
     ReaderError,
     ReaderOptions,
+    ReaderState,
     ReaderStats,
     candidate_settings,
     settings_errors,
@@ -135,7 +136,7 @@ def apply_settings(port: Port, settings: LineSettings) -> None:
     port.reset_input_buffer()
 
 
-class SerialReader:
+class SerialReader(ReaderState):
     """Telegrams from a serial port or URL, for as long as you iterate.
 
     Args:
@@ -218,42 +219,6 @@ class SerialReader:
         self._refusals = settings_errors()
 
     # -- state -------------------------------------------------------------------------------
-
-    @property
-    def stats(self) -> ReaderStats:
-        """Counters over every connection so far (a snapshot)."""
-        return self._core.snapshot()
-
-    @property
-    def last_error(self) -> ReaderError | None:
-        """The latest problem: a damaged frame or a connection failure."""
-        return self._core.last_error
-
-    @property
-    def detected(self) -> LineSettings | None:
-        """The line settings that gave valid frames (None: not yet, or a ``socket://`` or
-        ``loop://`` URL, whose bytes do not depend on them)."""
-        return self._core.detected
-
-    @property
-    def line(self) -> LineSettings | None:
-        """The line settings the port uses now (None: not connected, or not applicable)."""
-        return self._core.current if self._port is not None else None
-
-    @property
-    def probing(self) -> bool:
-        """True while line settings are being tried."""
-        return self._core.probing
-
-    @property
-    def manufacturer(self) -> str | None:
-        """The meter's manufacturer, from the latest telegram that names it."""
-        return self._core.manufacturer
-
-    @property
-    def connected(self) -> bool:
-        """True while the port is open."""
-        return self._port is not None
 
     @property
     def closed(self) -> bool:
