@@ -46,16 +46,35 @@ fn max_errors_arg(max_errors: u64) -> PyResult<usize> {
         .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("max_errors must be at least 1"))
 }
 
-/// Appends an error record, keeping at most `max` (the oldest go first).
-fn keep_error(
-    errors: &mut std::collections::VecDeque<PyErrorRecord>,
+/// The error records a stream decoder keeps between two `drain_errors()` calls: at most `max`,
+/// the oldest dropped first (the counters in `stats` still count them).
+struct ErrorLog {
+    records: std::collections::VecDeque<PyErrorRecord>,
     max: usize,
-    r: PyErrorRecord,
-) {
-    while errors.len() >= max {
-        errors.pop_front();
+}
+
+impl ErrorLog {
+    fn new(max: usize) -> Self {
+        ErrorLog {
+            records: std::collections::VecDeque::new(),
+            max,
+        }
     }
-    errors.push_back(r);
+
+    fn push(&mut self, r: &CoreRecord) {
+        while self.records.len() >= self.max {
+            self.records.pop_front();
+        }
+        self.records.push_back(PyErrorRecord::from(r));
+    }
+
+    fn snapshot(&self) -> Vec<PyErrorRecord> {
+        self.records.iter().cloned().collect()
+    }
+
+    fn drain(&mut self) -> Vec<PyErrorRecord> {
+        self.records.drain(..).collect()
+    }
 }
 
 /// The single mapping from core errors to Python exceptions.
@@ -215,7 +234,7 @@ impl PyHdlcFrame {
 
 /// What a stream decoder skipped, and why.
 #[pyclass(name = "ErrorRecord", module = "hanport._core", frozen, eq)]
-#[derive(PartialEq)]
+#[derive(PartialEq, Clone)]
 struct PyErrorRecord {
     #[pyo3(get)]
     offset: u64,
@@ -710,8 +729,7 @@ fn decode_frame(
 #[pyclass(name = "Decoder", module = "hanport._core")]
 struct PyDecoder {
     core: CoreDecoder,
-    errors: std::collections::VecDeque<PyErrorRecord>,
-    max_errors: usize,
+    errors: ErrorLog,
     zone: Py<PyAny>,
     max_clock_drift: Option<f64>,
 }
@@ -730,7 +748,6 @@ impl PyDecoder {
     ) -> PyResult<Vec<PyTelegram>> {
         let mut out = Vec::new();
         let errors = &mut self.errors;
-        let max_errors = self.max_errors;
         let zone = &self.zone;
         let mut sink = |ev: DecoderEvent<'_>| match ev {
             DecoderEvent::Telegram {
@@ -745,7 +762,7 @@ impl PyDecoder {
                 received_at: Some(received_at),
             }),
             DecoderEvent::Error(r) => {
-                keep_error(errors, max_errors, PyErrorRecord::from(&r));
+                errors.push(&r);
             }
         };
         match chunk {
@@ -809,8 +826,7 @@ impl PyDecoder {
         let _ = keys; // encrypted pushes come with a later version
         Ok(PyDecoder {
             core: CoreDecoder::with_limits(limits),
-            errors: std::collections::VecDeque::new(),
-            max_errors,
+            errors: ErrorLog::new(max_errors),
             zone: zone_info(py, tz)?.unbind(),
             max_clock_drift,
         })
@@ -858,24 +874,15 @@ impl PyDecoder {
         }
     }
 
-    /// Error records since the last `drain_errors()` (the newest 10 000 at most).
+    /// Error records since the last `drain_errors()` (the newest `max_errors` at most).
     #[getter]
     fn errors(&self) -> Vec<PyErrorRecord> {
-        self.errors
-            .iter()
-            .map(|r| PyErrorRecord {
-                offset: r.offset,
-                length: r.length,
-                layer: r.layer,
-                kind: r.kind,
-                message: r.message.clone(),
-            })
-            .collect()
+        self.errors.snapshot()
     }
 
     /// Returns the error records and forgets them.
     fn drain_errors(&mut self) -> Vec<PyErrorRecord> {
-        self.errors.drain(..).collect()
+        self.errors.drain()
     }
 
     /// Bytes held back because they may start a frame.
@@ -927,15 +934,13 @@ fn obis_table(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyTuple>> {
 #[pyclass(name = "FrameSplitter", module = "hanport._core")]
 struct PyFrameSplitter {
     splitter: FrameSplitter,
-    errors: std::collections::VecDeque<PyErrorRecord>,
-    max_errors: usize,
+    errors: ErrorLog,
 }
 
 impl PyFrameSplitter {
     fn collect(&mut self, chunk: Option<&[u8]>) -> Vec<PyHdlcFrame> {
         let mut frames = Vec::new();
         let errors = &mut self.errors;
-        let max_errors = self.max_errors;
         let mut sink = |ev: Event<'_>| match ev {
             Event::Frame(f) => frames.push(PyHdlcFrame {
                 offset: f.offset,
@@ -943,7 +948,7 @@ impl PyFrameSplitter {
                 header: f.header,
             }),
             Event::Error(r) => {
-                keep_error(errors, max_errors, PyErrorRecord::from(&r));
+                errors.push(&r);
             }
         };
         match chunk {
@@ -962,8 +967,7 @@ impl PyFrameSplitter {
         let limits = limits(16, max_frame_length)?;
         Ok(PyFrameSplitter {
             splitter: FrameSplitter::with_max_frame_length(limits.max_frame_length),
-            errors: std::collections::VecDeque::new(),
-            max_errors: max_errors_arg(max_errors)?,
+            errors: ErrorLog::new(max_errors_arg(max_errors)?),
         })
     }
 
@@ -1000,24 +1004,15 @@ impl PyFrameSplitter {
         }
     }
 
-    /// Error records since the last `drain_errors()` (the newest 10 000 at most).
+    /// Error records since the last `drain_errors()` (the newest `max_errors` at most).
     #[getter]
     fn errors(&self) -> Vec<PyErrorRecord> {
-        self.errors
-            .iter()
-            .map(|r| PyErrorRecord {
-                offset: r.offset,
-                length: r.length,
-                layer: r.layer,
-                kind: r.kind,
-                message: r.message.clone(),
-            })
-            .collect()
+        self.errors.snapshot()
     }
 
     /// Returns the error records and forgets them.
     fn drain_errors(&mut self) -> Vec<PyErrorRecord> {
-        self.errors.drain(..).collect()
+        self.errors.drain()
     }
 
     /// Bytes held back because they may start a frame.
