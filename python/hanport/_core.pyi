@@ -226,7 +226,7 @@ class FrameSplitter:
         """Counters so far."""
     @property
     def errors(self) -> list[ErrorRecord]:
-        """Error records since the last :meth:`drain_errors` (the newest 10 000 at most)."""
+        """Error records since the last :meth:`drain_errors` (the newest ``max_errors`` at most)."""
     def drain_errors(self) -> list[ErrorRecord]:
         """Return the error records and forget them."""
     @property
@@ -267,7 +267,7 @@ class Decoder:
         """Counters so far."""
     @property
     def errors(self) -> list[ErrorRecord]:
-        """Error records since the last :meth:`drain_errors` (the newest 10 000 at most)."""
+        """Error records since the last :meth:`drain_errors` (the newest ``max_errors`` at most)."""
     def drain_errors(self) -> list[ErrorRecord]:
         """Return the error records and forget them."""
     @property
