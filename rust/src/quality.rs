@@ -96,8 +96,8 @@ impl Flags {
     }
 }
 
-fn number(tg: &Telegram, q: Quantity) -> Option<f64> {
-    match tg.get(q)?.value() {
+fn as_f64(d: &Data) -> Option<f64> {
+    match *d {
         Data::Int(v) => Some(v as f64),
         Data::UInt(v) => Some(v as f64),
         Data::Float(v) => Some(v),
@@ -105,20 +105,41 @@ fn number(tg: &Telegram, q: Quantity) -> Option<f64> {
     }
 }
 
+fn number(tg: &Telegram, q: Quantity) -> Option<f64> {
+    as_f64(&tg.get(q)?.value())
+}
+
 /// The checks that need only the telegram itself.
 pub fn stateless(tg: &Telegram) -> Flags {
     use Quantity as Q;
     let mut flags = Flags::default();
-    let phases = [
-        (Q::VoltageL1, Q::CurrentL1),
-        (Q::VoltageL2, Q::CurrentL2),
-        (Q::VoltageL3, Q::CurrentL3),
-    ];
+    // one pass over the objects (most pushes are list 1: a single power, nothing to check)
+    let mut u: [Option<f64>; 3] = [None; 3];
+    let mut i: [Option<f64>; 3] = [None; 3];
+    let (mut p_in, mut p_out) = (None, None);
+    for o in &tg.objects {
+        let slot = match o.quantity {
+            Some(Q::VoltageL1) => &mut u[0],
+            Some(Q::VoltageL2) => &mut u[1],
+            Some(Q::VoltageL3) => &mut u[2],
+            Some(Q::CurrentL1) => &mut i[0],
+            Some(Q::CurrentL2) => &mut i[1],
+            Some(Q::CurrentL3) => &mut i[2],
+            Some(Q::ActivePowerImport) => &mut p_in,
+            Some(Q::ActivePowerExport) => &mut p_out,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = as_f64(&o.value());
+        }
+    }
+    if u.iter().chain(i.iter()).all(Option::is_none) {
+        return flags;
+    }
+    let phases = [(u[0], i[0]), (u[1], i[1]), (u[2], i[2])];
     let mut ui = 0.0;
     let mut have_ui = false;
-    for (uq, iq) in phases {
-        let u = number(tg, uq);
-        let i = number(tg, iq);
+    for (u, i) in phases {
         if let Some(u) = u {
             if u != 0.0 && !(80.0..=300.0).contains(&u) {
                 flags.set(IMPLAUSIBLE_VOLTAGE);
@@ -139,8 +160,7 @@ pub fn stateless(tg: &Telegram) -> Flags {
     // same instant (a Kaifa capture shows P = 2496 W next to the currents of a 600 W load
     // while a load switches on), so |P| may exceed ΣU·I by a wide margin before it is flagged.
     if have_ui {
-        let p = number(tg, Q::ActivePowerImport).unwrap_or(0.0)
-            - number(tg, Q::ActivePowerExport).unwrap_or(0.0);
+        let p = p_in.unwrap_or(0.0) - p_out.unwrap_or(0.0);
         if p.abs() > 3.0 * 1.733 * ui + 500.0 {
             flags.set(POWER_INCONSISTENT);
         }
@@ -183,10 +203,15 @@ impl Tracker {
     /// [`Tracker::check`] on what it reads of a telegram (see [`TrackKey`]).
     pub fn check_key(&mut self, id: &str, key: &TrackKey) -> Flags {
         let mut flags = Flags::default();
-        if !self.meters.contains_key(id) && self.meters.len() >= MAX_METERS {
-            self.meters.clear();
+        if !self.meters.contains_key(id) {
+            if self.meters.len() >= MAX_METERS {
+                self.meters.clear();
+            }
+            self.meters.insert(String::from(id), MeterState::default());
         }
-        let state = self.meters.entry(String::from(id)).or_default();
+        let Some(state) = self.meters.get_mut(id) else {
+            return flags;
+        };
         if let Some(t) = key.clock {
             if state.last_clock == Some(t) {
                 flags.set(REPEATED_SNAPSHOT);
