@@ -371,6 +371,7 @@ fn decode_stream(chunks: &[&[u8]]) -> (Vec<Seen>, hanport::Stats) {
             offset,
             raw,
         } => {
+            let telegram = telegram.to_owned();
             check_telegram(&telegram);
             // the lax stream decoder and the strict one-frame decoder agree
             let mut strict =
@@ -1273,7 +1274,7 @@ pub fn check_push(p: &Push) {
             _ => {}
         }
     }
-    want.flags = hanport::quality::stateless(&want);
+    want.flags = hanport::quality::stateless(&want.to_ref());
     let want = format!("{want:?}");
 
     // --- decode

@@ -16,7 +16,7 @@ use crate::decode::{Decoder, DecoderEvent, Stats};
 use crate::dlms::datetime::{CosemDateTime, TimeBasis};
 use crate::hdlc::ErrorRecord;
 use crate::obis::{FieldKind, TABLE};
-use crate::telegram::{Data, Manufacturer, Telegram};
+use crate::telegram::{Manufacturer, TelegramRef};
 
 /// An Arrow-style validity bitmap (bit set = valid, least significant bit first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -268,38 +268,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Exact powers of ten as f64 (every one up to 1e22 is representable).
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// `CosemObject::value()` as f64 without building a `Data` (bit-identical: the same integer
-/// multiply when it fits, the same exact power of ten otherwise); `None` for what it does not
-/// cover (scalers beyond ±22, non-numbers).
-#[inline]
-fn scaled_f64(raw: &Data, scaler: i8) -> Option<f64> {
-    let pow = *POW10.get(usize::from(scaler.unsigned_abs()))?;
-    let exp = u32::from(scaler.unsigned_abs());
-    Some(match *raw {
-        Data::Int(v) if scaler > 0 => match 10i64.checked_pow(exp).and_then(|m| v.checked_mul(m)) {
-            Some(r) => r as f64,
-            None => v as f64 * pow,
-        },
-        Data::UInt(v) if scaler > 0 => {
-            match 10u64.checked_pow(exp).and_then(|m| v.checked_mul(m)) {
-                Some(r) => r as f64,
-                None => v as f64 * pow,
-            }
-        }
-        Data::Int(v) => v as f64 / pow,
-        Data::UInt(v) => v as f64 / pow,
-        Data::Float(v) if scaler > 0 => v * pow,
-        Data::Float(v) => v / pow,
-        _ => return None,
-    })
-}
-
 /// Number-kind rows of [`TABLE`]: `(index in TABLE, field name)`.
 pub fn number_fields() -> impl Iterator<Item = (usize, &'static str)> {
     TABLE
@@ -406,14 +374,14 @@ impl Batch {
     }
 
     /// Appends one telegram as a row.
-    pub fn push(&mut self, tg: &Telegram, offset: u64, raw: &[u8]) {
+    pub fn push(&mut self, tg: &TelegramRef<'_>, offset: u64, raw: &[u8]) {
         let row = self.offset.len();
         self.offset.push(offset);
         self.manufacturer
             .push(tg.manufacturer.map(Manufacturer::name));
-        self.list_id.push(tg.list_id.as_deref());
-        self.meter_id.push(tg.meter_id.as_deref());
-        self.meter_type.push(tg.meter_type.as_deref());
+        self.list_id.push(tg.list_id);
+        self.meter_id.push(tg.meter_id);
+        self.meter_type.push(tg.meter_type);
         let aidon = tg.manufacturer == Some(Manufacturer::Aidon);
         self.meter_time.push(tg.meter_time.as_ref(), aidon);
         self.notification_time
@@ -426,11 +394,10 @@ impl Batch {
         self.raw_offsets.push(self.raw.len());
         for o in &tg.objects {
             let Some(q) = o.quantity else { continue };
-            if q.def().kind != FieldKind::Number
-                || !matches!(o.raw, Data::Int(_) | Data::UInt(_) | Data::Float(_))
-            {
+            if q.def().kind != FieldKind::Number {
                 continue;
             }
+            let Some(v) = o.number() else { continue };
             let Some(slot) = self.numbers.get_mut(q as usize) else {
                 continue;
             };
@@ -442,14 +409,6 @@ impl Batch {
             if col.values.len() > row {
                 continue; // the first object of a quantity wins (like `Telegram.values`)
             }
-            let Some(v) = scaled_f64(&o.raw, o.scaler).or_else(|| match o.value() {
-                Data::Int(v) => Some(v as f64),
-                Data::UInt(v) => Some(v as f64),
-                Data::Float(v) => Some(v),
-                _ => None,
-            }) else {
-                continue;
-            };
             col.pad_to(row);
             col.values.push(v);
             col.validity.push(true);
@@ -471,7 +430,7 @@ impl Batch {
                 telegram,
                 offset,
                 raw,
-            } => self.push(&telegram, offset, raw),
+            } => self.push(telegram, offset, raw),
             DecoderEvent::Error(r) => self.errors.push(r),
         }
     }
@@ -666,6 +625,7 @@ pub fn decode_all(data: &[u8]) -> Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telegram::Data;
 
     #[test]
     fn parallel_equals_sequential() {
@@ -744,7 +704,7 @@ mod tests {
                     telegram, offset, ..
                 } = ev
                 {
-                    tgs.push((telegram, offset));
+                    tgs.push((telegram.to_owned(), offset));
                 }
             };
             dec.push(&data, &mut sink);

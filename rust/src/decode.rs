@@ -12,16 +12,7 @@ use crate::dlms::axdr::{decode_into_limited, Node, MAX_DEPTH};
 use crate::error::{Error, ErrorKind, Layer, Result};
 use crate::hdlc::{ErrorRecord, Event, FrameSplitter, HdlcFrame, Stats as SplitStats};
 use crate::meters::{map, LinkHints};
-use crate::telegram::Telegram;
-
-/// Reuses a node buffer's allocation for another lifetime (in-place collect of an empty
-/// iterator; no unsafe code).
-// `filter` cannot change the element's lifetime, which is the point here.
-#[allow(clippy::unnecessary_filter_map)]
-fn recycle<'b>(mut v: Vec<Node<'_>>) -> Vec<Node<'b>> {
-    v.clear();
-    v.into_iter().filter_map(|_| None).collect()
-}
+use crate::telegram::{recycle, ObjectRef, Telegram, TelegramRef};
 
 /// Resource limits of the decoders (memory and work stay bounded by these and the input size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +32,15 @@ impl Default for Limits {
     }
 }
 
-/// Decodes an information field (LLC + APDU, or a bare APDU) into a telegram.
-/// Error offsets are relative to `info`.
+/// Decodes an information field (LLC + APDU, or a bare APDU) into `tg` (empty, its object
+/// list reused), stateless quality flags included. Error offsets are relative to `info`.
 fn decode_information<'a>(
     info: &'a [u8],
     hints: LinkHints<'_>,
     nodes: &mut Vec<Node<'a>>,
+    tg: &mut TelegramRef<'a>,
     max_depth: u8,
-) -> Result<Telegram> {
+) -> Result<()> {
     let (apdu, llc_len) = strip_llc(info)?;
     let n = DataNotification::parse(apdu).map_err(|e| e.add_offset(llc_len))?;
     let body_at = llc_len + n.body_offset;
@@ -61,9 +53,9 @@ fn decode_information<'a>(
             ErrorKind::Malformed("bytes after the notification body"),
         ));
     }
-    let mut tg = map(&n, nodes, hints).map_err(|e| e.add_offset(body_at))?;
-    tg.flags = crate::quality::stateless(&tg);
-    Ok(tg)
+    map(&n, nodes, hints, tg).map_err(|e| e.add_offset(body_at))?;
+    tg.flags = crate::quality::stateless(tg);
+    Ok(())
 }
 
 /// Decodes one complete link frame, strictly: an HDLC frame with flags (`7E … 7E`) or without
@@ -99,6 +91,18 @@ pub fn decode_frame_with(data: &[u8], limits: &Limits) -> Result<Telegram> {
         }
     }
     let mut nodes = Vec::new();
+    let mut tg = TelegramRef::with_objects(Vec::new());
+    decode_link_frame(data, &mut nodes, &mut tg, max_depth)?;
+    Ok(tg.to_owned())
+}
+
+/// The strict one-frame decode of [`decode_frame_with`], into borrowed scratch.
+fn decode_link_frame<'a>(
+    data: &'a [u8],
+    nodes: &mut Vec<Node<'a>>,
+    tg: &mut TelegramRef<'a>,
+    max_depth: u8,
+) -> Result<()> {
     match data.first() {
         Some(0x7E) => {
             let f = HdlcFrame::from_flagged(data)?;
@@ -117,7 +121,7 @@ pub fn decode_frame_with(data: &[u8], limits: &Limits) -> Result<Telegram> {
                 src: src.bytes(),
             };
             let info_at = 1 + f.header().info_offset();
-            decode_information(f.information_slice(), hints, &mut nodes, max_depth)
+            decode_information(f.information_slice(), hints, nodes, tg, max_depth)
                 .map_err(|e| e.add_offset(info_at))
         }
         Some(b) if b >> 4 == 0xA => {
@@ -131,10 +135,9 @@ pub fn decode_frame_with(data: &[u8], limits: &Limits) -> Result<Telegram> {
             let info = data
                 .get(info_at..data.len().saturating_sub(2))
                 .unwrap_or(&[]);
-            decode_information(info, hints, &mut nodes, max_depth)
-                .map_err(|e| e.add_offset(info_at))
+            decode_information(info, hints, nodes, tg, max_depth).map_err(|e| e.add_offset(info_at))
         }
-        Some(_) => decode_information(data, LinkHints::default(), &mut nodes, max_depth),
+        Some(_) => decode_information(data, LinkHints::default(), nodes, tg, max_depth),
         None => Err(Error::new(
             Layer::Hdlc,
             0,
@@ -160,10 +163,11 @@ pub struct Stats {
 /// An event of the stream decoder, in stream order.
 #[derive(Debug)]
 pub enum DecoderEvent<'a> {
-    /// A decoded telegram, with the frame's stream offset and bytes (flags included).
+    /// A decoded telegram (borrowing the frame; [`TelegramRef::to_owned`] keeps it), with the
+    /// frame's stream offset and bytes (flags included).
     Telegram {
         /// The telegram.
-        telegram: Telegram,
+        telegram: &'a TelegramRef<'a>,
         /// Stream offset of the frame's opening flag.
         offset: u64,
         /// The frame bytes.
@@ -180,6 +184,7 @@ pub struct Decoder {
     splitter: FrameSplitter,
     max_depth: u8,
     scratch: Vec<Node<'static>>,
+    objects: Vec<ObjectRef<'static>>,
     tracker: crate::quality::Tracker,
     telegrams: u64,
     undecodable: u64,
@@ -203,6 +208,7 @@ impl Decoder {
             splitter: FrameSplitter::with_max_frame_length(limits.max_frame_length),
             max_depth: limits.max_depth,
             scratch: Vec::new(),
+            objects: Vec::new(),
             tracker: crate::quality::Tracker::default(),
             telegrams: 0,
             undecodable: 0,
@@ -234,14 +240,16 @@ impl Decoder {
     }
 
     fn run<F: FnMut(DecoderEvent<'_>)>(&mut self, chunk: Option<&[u8]>, mut sink: F) {
-        let mut scratch = recycle(core::mem::take(&mut self.scratch));
+        let mut scratch: Vec<Node<'_>> = recycle(core::mem::take(&mut self.scratch));
+        let mut objects: Vec<ObjectRef<'_>> = recycle(core::mem::take(&mut self.objects));
         let mut telegrams = 0u64;
         let mut undecodable = 0u64;
         let tracker = &mut self.tracker;
         let max_depth = self.max_depth;
         let mut on_event = |ev: Event<'_>| match ev {
             Event::Frame(f) => {
-                let mut nodes = recycle(core::mem::take(&mut scratch));
+                let mut nodes: Vec<Node<'_>> = recycle(core::mem::take(&mut scratch));
+                let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut objects)));
                 let hints = LinkHints {
                     dest: f.header.dest.bytes(),
                     src: f.header.src.bytes(),
@@ -256,17 +264,17 @@ impl Decoder {
                         ),
                     ))
                 } else {
-                    decode_information(f.information(), hints, &mut nodes, max_depth)
+                    decode_information(f.information(), hints, &mut nodes, &mut tg, max_depth)
                         .map_err(|e| e.add_offset(info_at))
                 };
                 scratch = recycle(nodes);
                 match result {
-                    Ok(mut telegram) => {
-                        let stateful = tracker.check(&telegram);
-                        telegram.flags.0 |= stateful.0;
+                    Ok(()) => {
+                        let stateful = tracker.check(&tg);
+                        tg.flags.0 |= stateful.0;
                         telegrams += 1;
                         sink(DecoderEvent::Telegram {
-                            telegram,
+                            telegram: &tg,
                             offset: f.offset,
                             raw: f.bytes,
                         });
@@ -280,6 +288,7 @@ impl Decoder {
                         }));
                     }
                 }
+                objects = recycle(tg.objects);
             }
             Event::Error(r) => sink(DecoderEvent::Error(r)),
         };
@@ -290,5 +299,6 @@ impl Decoder {
         self.telegrams += telegrams;
         self.undecodable += undecodable;
         self.scratch = recycle(scratch);
+        self.objects = recycle(objects);
     }
 }

@@ -22,6 +22,12 @@ pub enum Layer {
     Axdr,
     /// Mapping decoded COSEM objects to vendor lists and fields.
     Mapping,
+    /// Wired M-Bus long frames and their DLMS transport layer (EN 13757-2).
+    Mbus,
+    /// Ciphered APDUs: security header, keys, AES-GCM.
+    Security,
+    /// DSMR/P1 ASCII telegrams.
+    P1,
 }
 
 impl Layer {
@@ -34,6 +40,9 @@ impl Layer {
             Layer::Apdu => "apdu",
             Layer::Axdr => "axdr",
             Layer::Mapping => "mapping",
+            Layer::Mbus => "mbus",
+            Layer::Security => "security",
+            Layer::P1 => "p1",
         }
     }
 }
@@ -51,6 +60,10 @@ pub enum CheckField {
     Hcs,
     /// Frame check sequence (over everything between the flags except the FCS).
     Fcs,
+    /// The M-Bus long-frame checksum (sum of C .. last user-data byte, modulo 256).
+    MbusSum,
+    /// The CRC-16/ARC of a P1 telegram (`/` .. `!`).
+    P1Crc,
 }
 
 /// What went wrong.
@@ -106,6 +119,25 @@ pub enum ErrorKind {
     },
     /// Bytes in a stream that belong to no frame.
     Garbage,
+    /// No key is configured for the sender's system title.
+    NoKey {
+        /// The sender's system title.
+        system_title: [u8; 8],
+    },
+    /// Decryption or authentication failed (wrong key, damaged ciphertext or tag).
+    Decryption {
+        /// The sender's system title.
+        system_title: [u8; 8],
+        /// What failed.
+        reason: &'static str,
+    },
+    /// A segment or block out of sequence (a lost or repeated one).
+    Sequence {
+        /// The number expected next.
+        expected: u32,
+        /// The number found.
+        found: u32,
+    },
 }
 
 /// An error: layer, byte offset, and what was expected.
@@ -152,6 +184,14 @@ impl Error {
                 field: CheckField::Fcs,
                 ..
             } => "bad_fcs",
+            ErrorKind::Checksum {
+                field: CheckField::MbusSum,
+                ..
+            } => "bad_checksum",
+            ErrorKind::Checksum {
+                field: CheckField::P1Crc,
+                ..
+            } => "bad_crc",
             ErrorKind::BadFormat { .. } => "bad_format",
             ErrorKind::BadLength { .. } => "bad_length",
             ErrorKind::BadAddress => "bad_address",
@@ -160,6 +200,9 @@ impl Error {
             ErrorKind::Unsupported { .. } => "unsupported",
             ErrorKind::TooDeep { .. } => "too_deep",
             ErrorKind::Garbage => "garbage",
+            ErrorKind::NoKey { .. } => "no_key",
+            ErrorKind::Decryption { .. } => "decryption_failed",
+            ErrorKind::Sequence { .. } => "bad_sequence",
         }
     }
 }
@@ -179,6 +222,8 @@ impl fmt::Display for Error {
                 let name = match field {
                     CheckField::Hcs => "HCS",
                     CheckField::Fcs => "FCS",
+                    CheckField::MbusSum => "M-Bus checksum",
+                    CheckField::P1Crc => "P1 CRC",
                 };
                 write!(
                     f,
@@ -202,8 +247,31 @@ impl fmt::Display for Error {
             ErrorKind::Unsupported { tag } => write!(f, "unsupported tag 0x{tag:02X}"),
             ErrorKind::TooDeep { limit } => write!(f, "nesting deeper than {limit}"),
             ErrorKind::Garbage => f.write_str("bytes outside any valid frame"),
+            ErrorKind::NoKey { system_title } => {
+                f.write_str("no key configured for system title ")?;
+                write_title(f, &system_title)
+            }
+            ErrorKind::Decryption {
+                system_title,
+                reason,
+            } => {
+                f.write_str("cannot decrypt the push of system title ")?;
+                write_title(f, &system_title)?;
+                write!(f, ": {reason}")
+            }
+            ErrorKind::Sequence { expected, found } => {
+                write!(
+                    f,
+                    "out of sequence: expected number {expected}, found {found}"
+                )
+            }
         }
     }
+}
+
+/// A system title as 16 hex digits (it names the sender; it is not key material).
+fn write_title(f: &mut fmt::Formatter<'_>, t: &[u8; 8]) -> fmt::Result {
+    t.iter().try_for_each(|b| write!(f, "{b:02X}"))
 }
 
 #[cfg(feature = "std")]

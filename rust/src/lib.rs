@@ -37,8 +37,10 @@ pub mod error;
 pub mod hdlc;
 #[cfg(feature = "std")]
 pub mod input;
+pub mod mbus;
 pub mod meters;
 pub mod obis;
+pub mod p1;
 pub mod quality;
 pub mod telegram;
 

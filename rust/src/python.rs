@@ -21,6 +21,7 @@ pyo3::import_exception!(hanport.errors, ApduError);
 pyo3::import_exception!(hanport.errors, AxdrError);
 pyo3::import_exception!(hanport.errors, MappingError);
 pyo3::import_exception!(hanport.errors, UnsupportedError);
+pyo3::import_exception!(hanport.errors, DecryptionError);
 
 /// Checks the resource-limit arguments and builds the core's [`crate::Limits`].
 fn limits(max_depth: u32, max_frame_length: u32) -> PyResult<crate::Limits> {
@@ -89,6 +90,8 @@ fn to_py_err(e: Error) -> PyErr {
         }
         (Layer::Llc | Layer::Apdu, _) => ApduError::new_err(args),
         (Layer::Mapping, _) => MappingError::new_err(args),
+        (Layer::Security, _) => DecryptionError::new_err(args),
+        (Layer::Mbus | Layer::P1, _) => FrameError::new_err(args),
     }
 }
 
@@ -755,7 +758,7 @@ impl PyDecoder {
                 offset,
                 raw,
             } => out.push(PyTelegram {
-                inner: telegram,
+                inner: telegram.to_owned(),
                 offset,
                 raw: raw.to_vec(),
                 zone: zone.clone_ref(py),

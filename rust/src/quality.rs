@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::dlms::datetime::CosemDateTime;
 use crate::obis::Quantity;
-use crate::telegram::{Data, Telegram};
+use crate::telegram::TelegramRef;
 
 /// A set of quality flags (bit set).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -96,21 +96,8 @@ impl Flags {
     }
 }
 
-fn as_f64(d: &Data) -> Option<f64> {
-    match *d {
-        Data::Int(v) => Some(v as f64),
-        Data::UInt(v) => Some(v as f64),
-        Data::Float(v) => Some(v),
-        _ => None,
-    }
-}
-
-fn number(tg: &Telegram, q: Quantity) -> Option<f64> {
-    as_f64(&tg.get(q)?.value())
-}
-
 /// The checks that need only the telegram itself.
-pub fn stateless(tg: &Telegram) -> Flags {
+pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
     use Quantity as Q;
     let mut flags = Flags::default();
     // one pass over the objects (most pushes are list 1: a single power, nothing to check)
@@ -130,7 +117,7 @@ pub fn stateless(tg: &Telegram) -> Flags {
             _ => continue,
         };
         if slot.is_none() {
-            *slot = as_f64(&o.value());
+            *slot = o.number();
         }
     }
     if u.iter().chain(i.iter()).all(Option::is_none) {
@@ -176,10 +163,13 @@ struct MeterState {
 }
 
 /// Per-meter state for the stateful checks. Bounded: at most `MAX_METERS` meters are tracked
-/// (a stream carries one meter; archives a few), after which the oldest state is dropped.
+/// (a stream carries one meter; archives a few), after which the state of all but the current
+/// one is dropped. The current meter's state is kept aside, so a stream of one meter costs a
+/// comparison of its id per telegram and no allocation.
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
-    meters: BTreeMap<String, MeterState>,
+    current: Option<(String, MeterState)>,
+    others: BTreeMap<String, MeterState>,
 }
 
 const MAX_METERS: usize = 1024;
@@ -193,25 +183,35 @@ const REGISTERS: [Quantity; 4] = [
 
 impl Tracker {
     /// Runs the stateful checks on the next telegram of a stream and remembers it.
-    pub fn check(&mut self, tg: &Telegram) -> Flags {
-        match tg.meter_id.as_deref() {
+    pub fn check(&mut self, tg: &TelegramRef<'_>) -> Flags {
+        match tg.meter_id {
             Some(id) => self.check_key(id, &TrackKey::of(tg)),
             None => Flags::default(),
         }
     }
 
+    /// The state of meter `id`, made the current one.
+    fn state(&mut self, id: &str) -> &mut MeterState {
+        if self.current.as_ref().is_none_or(|(cur, _)| cur != id) {
+            if let Some((cur, st)) = self.current.take() {
+                if self.others.len() + 1 >= MAX_METERS {
+                    self.others.clear();
+                }
+                self.others.insert(cur, st);
+            }
+            let next = self
+                .others
+                .remove_entry(id)
+                .unwrap_or_else(|| (String::from(id), MeterState::default()));
+            self.current = Some(next);
+        }
+        &mut self.current.get_or_insert_with(Default::default).1
+    }
+
     /// [`Tracker::check`] on what it reads of a telegram (see [`TrackKey`]).
     pub fn check_key(&mut self, id: &str, key: &TrackKey) -> Flags {
         let mut flags = Flags::default();
-        if !self.meters.contains_key(id) {
-            if self.meters.len() >= MAX_METERS {
-                self.meters.clear();
-            }
-            self.meters.insert(String::from(id), MeterState::default());
-        }
-        let Some(state) = self.meters.get_mut(id) else {
-            return flags;
-        };
+        let state = self.state(id);
         if let Some(t) = key.clock {
             if state.last_clock == Some(t) {
                 flags.set(REPEATED_SNAPSHOT);
@@ -242,11 +242,24 @@ pub struct TrackKey {
 }
 
 impl TrackKey {
-    /// The key of a telegram.
-    pub fn of(tg: &Telegram) -> TrackKey {
+    /// The key of a telegram (the first object of each register quantity).
+    pub fn of(tg: &TelegramRef<'_>) -> TrackKey {
+        let mut registers = [None; 4];
+        let mut seen = [false; 4];
+        for o in &tg.objects {
+            let Some(k) = REGISTERS.iter().position(|q| o.quantity == Some(*q)) else {
+                continue;
+            };
+            if let (Some(slot), Some(done)) = (registers.get_mut(k), seen.get_mut(k)) {
+                if !*done {
+                    *done = true;
+                    *slot = o.number();
+                }
+            }
+        }
         TrackKey {
             clock: tg.meter_time,
-            registers: REGISTERS.map(|q| number(tg, q)),
+            registers,
         }
     }
 }

@@ -4,6 +4,9 @@
 pub mod apdu;
 pub mod axdr;
 pub mod datetime;
+pub mod gbt;
+pub mod security;
+pub mod wrapper;
 
 pub use apdu::{strip_llc, DataNotification, DateTimeForm};
 pub use axdr::{Node, Value};

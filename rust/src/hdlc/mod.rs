@@ -2,6 +2,7 @@
 //! length-driven stream splitter.
 
 pub mod frame;
+pub mod segments;
 pub mod splitter;
 
 pub use frame::{Address as HdlcAddress, Frame as HdlcFrame, Header as HdlcHeader};

@@ -12,14 +12,14 @@
 //! * Scalers from the payload win; vendor defaults apply only to objects sent without one.
 
 #[cfg(not(feature = "std"))]
-use alloc::{string::String, vec::Vec};
+use alloc::vec::Vec;
 
 use crate::dlms::apdu::{DataNotification, DateTimeForm};
 use crate::dlms::axdr::{Node, Value};
 use crate::dlms::datetime::CosemDateTime;
 use crate::error::{Error, ErrorKind, Layer, Result};
 use crate::obis::{Obis, Quantity};
-use crate::telegram::{CosemObject, Data, Manufacturer, ScalerSource, Telegram};
+use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRef};
 
 /// What the link layer says about the sender, when there was a link layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -129,51 +129,60 @@ fn unit_code(q: Quantity) -> Option<u8> {
     })
 }
 
-/// The text as sent (invalid UTF-8 replaced).
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// An identifier as users expect it: without the padding some meters add (L&G Embriq pads the
 /// meter id with NULs to 16 bytes).
-fn trimmed(s: &str) -> &str {
-    s.trim_end_matches(['\0', ' '])
+fn trimmed(s: &[u8]) -> &[u8] {
+    let end = s
+        .iter()
+        .rposition(|&b| b != 0 && b != b' ')
+        .map_or(0, |i| i + 1);
+    s.get(..end).unwrap_or(&[])
 }
 
-fn data_of(v: &Value<'_>, kind_hint: Option<Quantity>) -> Data {
+/// Printable ASCII (what meters send as identifiers).
+fn printable(s: &[u8]) -> bool {
+    s.iter().all(|b| (0x20..0x7F).contains(b))
+}
+
+/// An identifier that passed [`check_structure`] (printable ASCII, so valid UTF-8).
+fn ident(s: &[u8]) -> Option<&str> {
+    core::str::from_utf8(s).ok()
+}
+
+fn data_of<'a>(v: &Value<'a>, kind_hint: Option<Quantity>) -> DataRef<'a> {
     use crate::obis::FieldKind;
     let hint = kind_hint.map(|q| q.def().kind);
     match *v {
-        Value::Null | Value::DontCare => Data::Null,
-        Value::Boolean(b) => Data::Bool(b),
-        Value::I8(x) => Data::Int(i64::from(x)),
-        Value::I16(x) => Data::Int(i64::from(x)),
-        Value::I32(x) => Data::Int(i64::from(x)),
-        Value::I64(x) => Data::Int(x),
-        Value::U8(x) | Value::Enum(x) => Data::UInt(u64::from(x)),
-        Value::U16(x) => Data::UInt(u64::from(x)),
-        Value::U32(x) => Data::UInt(u64::from(x)),
-        Value::U64(x) => Data::UInt(x),
-        Value::F32(x) => Data::Float(f64::from(x)),
-        Value::F64(x) => Data::Float(x),
-        Value::VisibleString(s) | Value::Utf8String(s) => Data::Text(text(s)),
+        Value::Null | Value::DontCare => DataRef::Null,
+        Value::Boolean(b) => DataRef::Bool(b),
+        Value::I8(x) => DataRef::Int(i64::from(x)),
+        Value::I16(x) => DataRef::Int(i64::from(x)),
+        Value::I32(x) => DataRef::Int(i64::from(x)),
+        Value::I64(x) => DataRef::Int(x),
+        Value::U8(x) | Value::Enum(x) => DataRef::UInt(u64::from(x)),
+        Value::U16(x) => DataRef::UInt(u64::from(x)),
+        Value::U32(x) => DataRef::UInt(u64::from(x)),
+        Value::U64(x) => DataRef::UInt(x),
+        Value::F32(x) => DataRef::Float(f64::from(x)),
+        Value::F64(x) => DataRef::Float(x),
+        Value::VisibleString(s) | Value::Utf8String(s) => DataRef::Text(s),
         Value::OctetString(s) => match hint {
-            Some(FieldKind::Text) => Data::Text(text(s)),
+            Some(FieldKind::Text) => DataRef::Text(s),
             Some(FieldKind::DateTime) => match CosemDateTime::parse(s) {
-                Ok(t) if s.len() == 12 => Data::DateTime(t),
-                _ => Data::Bytes(s.to_vec()),
+                Ok(t) if s.len() == 12 => DataRef::DateTime(t),
+                _ => DataRef::Bytes(s),
             },
-            _ => Data::Bytes(s.to_vec()),
+            _ => DataRef::Bytes(s),
         },
         Value::DateTime(s) => match CosemDateTime::parse(s) {
-            Ok(t) => Data::DateTime(t),
-            Err(_) => Data::Bytes(s.to_vec()),
+            Ok(t) => DataRef::DateTime(t),
+            Err(_) => DataRef::Bytes(s),
         },
-        Value::BitString { bytes, .. } => Data::Bytes(bytes.to_vec()),
-        Value::Bcd(b) => Data::UInt(u64::from(b >> 4) * 10 + u64::from(b & 0x0F)),
-        Value::Date(s) | Value::Time(s) => Data::Bytes(s.to_vec()),
-        Value::CompactArray { contents, .. } => Data::Bytes(contents.to_vec()),
-        Value::Array(_) | Value::Structure(_) => Data::Null,
+        Value::BitString { bytes, .. } => DataRef::Bytes(bytes),
+        Value::Bcd(b) => DataRef::UInt(u64::from(b >> 4) * 10 + u64::from(b & 0x0F)),
+        Value::Date(s) | Value::Time(s) => DataRef::Bytes(s),
+        Value::CompactArray { contents, .. } => DataRef::Bytes(contents),
+        Value::Array(_) | Value::Structure(_) => DataRef::Null,
     }
 }
 
@@ -201,7 +210,12 @@ fn scaler_unit(nodes: &[Node<'_>], i: usize) -> Option<(i8, u8)> {
 /// Depth is bounded by the A-XDR decoder's nesting limit.
 /// Objects get the payload's scaler-unit when there is one; vendor defaults come later, once the
 /// vendor is known.
-fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<CosemObject>, list_id: &mut Option<usize>) {
+fn extract<'a>(
+    nodes: &[Node<'a>],
+    c: usize,
+    out: &mut Vec<ObjectRef<'a>>,
+    list_id: &mut Option<usize>,
+) {
     let end = next_sibling(nodes, c).min(nodes.len());
     let mut i = c + 1;
     let mut first = true;
@@ -229,7 +243,7 @@ fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<CosemObject>, list_id: &m
                         Some((s, u)) => (s, Some(u), ScalerSource::Payload),
                         None => (0, q.and_then(unit_code), ScalerSource::None),
                     };
-                    out.push(CosemObject {
+                    out.push(ObjectRef {
                         obis,
                         raw: data_of(v, q),
                         scaler,
@@ -256,14 +270,14 @@ fn extract(nodes: &[Node<'_>], c: usize, out: &mut Vec<CosemObject>, list_id: &m
     }
 }
 
-fn manufacturer_from_list_id(id: &str) -> Option<Manufacturer> {
-    if id.starts_with("AIDON") {
+fn manufacturer_from_list_id(id: &[u8]) -> Option<Manufacturer> {
+    if id.starts_with(b"AIDON") {
         Some(Manufacturer::Aidon)
-    } else if id.starts_with("KFM") || id.starts_with("KAIFA") {
+    } else if id.starts_with(b"KFM") || id.starts_with(b"KAIFA") {
         Some(Manufacturer::Kaifa)
-    } else if id.starts_with("Kamstrup") {
+    } else if id.starts_with(b"Kamstrup") {
         Some(Manufacturer::Kamstrup)
-    } else if id.starts_with("EMBRIQ") {
+    } else if id.starts_with(b"EMBRIQ") {
         Some(Manufacturer::LandisGyr)
     } else {
         None
@@ -274,30 +288,23 @@ fn mapping_error(what: &'static str) -> Error {
     Error::new(Layer::Mapping, 0, ErrorKind::Malformed(what))
 }
 
-/// Maps a decoded data-notification to a telegram.
+/// Maps a decoded data-notification into `tg` (which should be empty; its object list's
+/// allocation is reused).
 ///
 /// # Errors
 /// [`Layer::Mapping`] `Malformed` when the body is neither OBIS-coded nor a known positional
-/// layout.
-pub fn map(
-    notification: &DataNotification<'_>,
-    nodes: &[Node<'_>],
+/// layout, or when identifiers or the clock are damaged.
+pub fn map<'a>(
+    notification: &DataNotification<'a>,
+    nodes: &[Node<'a>],
     hints: LinkHints<'_>,
-) -> Result<Telegram> {
+    tg: &mut TelegramRef<'a>,
+) -> Result<()> {
     let root = nodes
         .first()
         .ok_or_else(|| mapping_error("empty notification body"))?;
-    let mut tg = Telegram {
-        manufacturer: None,
-        list_id: None,
-        meter_id: None,
-        meter_type: None,
-        meter_time: None,
-        notification_time: notification.datetime,
-        invoke_id: notification.invoke_id,
-        objects: Vec::new(),
-        flags: crate::quality::Flags::default(),
-    };
+    tg.notification_time = notification.datetime;
+    tg.invoke_id = notification.invoke_id;
     let link_maker = hints.manufacturer();
 
     // Kaifa positional lists: structure whose first element is the KFM list id, or a lone
@@ -324,17 +331,15 @@ pub fn map(
         };
         if let Some(layout) = positional {
             tg.manufacturer = Some(Manufacturer::Kaifa);
-            tg.objects.reserve_exact(layout.len());
             let mut i = 1;
             for &q in layout {
                 let Some(v) = value_at(nodes, i) else {
                     return Err(mapping_error("Kaifa list shorter than its element count"));
                 };
-                let raw = data_of(v, Some(q));
                 let scaler = vendor_scaler(tg.manufacturer, q);
-                tg.objects.push(CosemObject {
+                tg.objects.push(ObjectRef {
                     obis: Obis(q.canonical()),
-                    raw,
+                    raw: data_of(v, Some(q)),
                     scaler: scaler.unwrap_or(0),
                     unit: unit_code(q),
                     scaler_source: if scaler.is_some() {
@@ -346,17 +351,14 @@ pub fn map(
                 });
                 i = next_sibling(nodes, i);
             }
-            check_structure(&tg)?;
-            fill_identity(&mut tg);
-            return Ok(tg);
+            return identify(tg, None);
         }
     }
 
-    let mut objects = Vec::with_capacity(root.value.container_len().unwrap_or(0) as usize);
     let mut list_id_at = None;
     match root.value {
         Value::Array(_) | Value::Structure(_) => {
-            extract(nodes, 0, &mut objects, &mut list_id_at);
+            extract(nodes, 0, &mut tg.objects, &mut list_id_at);
         }
         _ => {
             return Err(mapping_error(
@@ -364,89 +366,84 @@ pub fn map(
             ))
         }
     }
-    if objects.is_empty() {
+    if tg.objects.is_empty() {
         return Err(mapping_error(
             "no OBIS-coded objects and no known positional layout in the body",
         ));
     }
-    // list id first: it decides the vendor, and the vendor decides the implicit scalers
-    let mut list_id = list_id_at.and_then(|i| value_at(nodes, i)).and_then(|v| {
+    // list id first: it decides the vendor, and the vendor decides the implicit scalers.
+    // Kamstrup sends it first, without an OBIS code; a list-id object wins over that.
+    let mut list_id: Option<&'a [u8]> = list_id_at.and_then(|i| value_at(nodes, i)).and_then(|v| {
         match data_of(v, Some(Quantity::ListId)) {
-            Data::Text(s) => Some(s),
+            DataRef::Text(s) => Some(s),
             _ => None,
         }
     });
-    if let Some(s) = objects
-        .iter()
-        .find(|o| o.quantity == Some(Quantity::ListId))
-        .and_then(|o| o.raw.as_text())
-    {
-        list_id = Some(String::from(trimmed(s)));
+    if let Some(s) = tg.objects.iter().find_map(|o| match o.raw {
+        DataRef::Text(s) if o.quantity == Some(Quantity::ListId) => Some(s),
+        _ => None,
+    }) {
+        list_id = Some(trimmed(s));
     }
-    tg.manufacturer = list_id
-        .as_deref()
-        .and_then(manufacturer_from_list_id)
-        .or(link_maker);
-    for o in &mut objects {
+    tg.manufacturer = list_id.and_then(manufacturer_from_list_id).or(link_maker);
+    let maker = tg.manufacturer;
+    for o in &mut tg.objects {
         if o.scaler_source == ScalerSource::None {
-            if let Some(s) = o.quantity.and_then(|q| vendor_scaler(tg.manufacturer, q)) {
+            if let Some(s) = o.quantity.and_then(|q| vendor_scaler(maker, q)) {
                 o.scaler = s;
                 o.scaler_source = ScalerSource::Vendor;
             }
         }
     }
-    tg.objects = objects;
-    if tg.list_id.is_none() {
-        tg.list_id = list_id;
-    }
-    check_structure(&tg)?;
-    fill_identity(&mut tg);
-    Ok(tg)
+    identify(tg, list_id)
 }
 
-/// Structure checks on the mapped objects: identifiers are printable ASCII and clocks are
-/// well-formed date-times. Meters send nothing else there, so anything else is a damaged frame
-/// that slipped through the CRCs (see benches/noloss.rs).
-fn check_structure(tg: &Telegram) -> Result<()> {
+/// Structure checks on the mapped objects, then the identifiers and the clock copied out of
+/// them. Identifiers must be printable ASCII and clocks well-formed date-times: meters send
+/// nothing else there, so anything else is a damaged frame that slipped through the CRCs (see
+/// benches/noloss.rs).
+fn identify<'a>(tg: &mut TelegramRef<'a>, list_id: Option<&'a [u8]>) -> Result<()> {
+    let (mut list, mut id, mut kind, mut clock) = (None, None, None, None);
     for o in &tg.objects {
-        match (o.quantity, &o.raw) {
-            (Some(Quantity::ListId | Quantity::MeterId | Quantity::MeterType), Data::Text(s))
-                if !trimmed(s).bytes().all(|b| (0x20..0x7F).contains(&b)) =>
-            {
-                return Err(mapping_error("identifier is not printable ASCII"));
+        match (o.quantity, o.raw) {
+            (
+                Some(q @ (Quantity::ListId | Quantity::MeterId | Quantity::MeterType)),
+                DataRef::Text(s),
+            ) => {
+                let s = trimmed(s);
+                if !printable(s) {
+                    return Err(mapping_error("identifier is not printable ASCII"));
+                }
+                let slot = match q {
+                    Quantity::ListId => &mut list,
+                    Quantity::MeterId => &mut id,
+                    _ => &mut kind,
+                };
+                if slot.is_none() && !s.is_empty() {
+                    *slot = Some(s);
+                }
             }
-            (Some(Quantity::MeterTime), Data::DateTime(t)) if !t.well_formed() => {
-                return Err(mapping_error("clock date-time field out of range"));
+            (Some(Quantity::MeterTime), DataRef::DateTime(t)) => {
+                if !t.well_formed() {
+                    return Err(mapping_error("clock date-time field out of range"));
+                }
+                if clock.is_none() {
+                    clock = Some(t);
+                }
             }
             _ => {}
         }
     }
-    match &tg.list_id {
-        Some(s) if !trimmed(s).bytes().all(|b| (0x20..0x7F).contains(&b)) => {
-            Err(mapping_error("list id is not printable ASCII"))
+    let list = match list_id {
+        Some(s) if !printable(trimmed(s)) => {
+            return Err(mapping_error("list id is not printable ASCII"));
         }
-        _ => Ok(()),
-    }
-}
-
-/// Copies identifiers and the clock out of the objects.
-fn fill_identity(tg: &mut Telegram) {
-    for o in &tg.objects {
-        match (o.quantity, &o.raw) {
-            (_, Data::Text(s)) if trimmed(s).is_empty() => {}
-            (Some(Quantity::ListId), Data::Text(s)) if tg.list_id.is_none() => {
-                tg.list_id = Some(String::from(trimmed(s)));
-            }
-            (Some(Quantity::MeterId), Data::Text(s)) if tg.meter_id.is_none() => {
-                tg.meter_id = Some(String::from(trimmed(s)));
-            }
-            (Some(Quantity::MeterType), Data::Text(s)) if tg.meter_type.is_none() => {
-                tg.meter_type = Some(String::from(trimmed(s)));
-            }
-            (Some(Quantity::MeterTime), Data::DateTime(t)) if tg.meter_time.is_none() => {
-                tg.meter_time = Some(*t);
-            }
-            _ => {}
-        }
-    }
+        Some(s) => Some(s),
+        None => list,
+    };
+    tg.list_id = list.and_then(ident);
+    tg.meter_id = id.and_then(ident);
+    tg.meter_type = kind.and_then(ident);
+    tg.meter_time = clock;
+    Ok(())
 }

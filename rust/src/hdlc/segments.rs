@@ -1,0 +1,1 @@
+//! HDLC segmentation (S-bit) reassembly (PROTOCOL.md §2.6). Work in progress.
