@@ -81,6 +81,7 @@ const KAIFA_1P: [Quantity; 14] = [
 ];
 
 /// Vendor implicit scaling for objects sent without a scaler-unit (PROTOCOL.md §16.4).
+#[inline]
 fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
     use Quantity as Q;
     let current = matches!(
@@ -116,21 +117,14 @@ fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
 }
 
 /// DLMS unit code of a quantity's SI unit.
+#[inline]
 fn unit_code(q: Quantity) -> Option<u8> {
-    Some(match q.unit() {
-        "W" => 27,
-        "var" => 29,
-        "Wh" => 30,
-        "varh" => 32,
-        "A" => 33,
-        "V" => 35,
-        "Hz" => 44,
-        _ => return None,
-    })
+    q.unit_code()
 }
 
 /// An identifier as users expect it: without the padding some meters add (L&G Embriq pads the
 /// meter id with NULs to 16 bytes).
+#[inline]
 fn trimmed(s: &[u8]) -> &[u8] {
     let end = s
         .iter()
@@ -140,6 +134,7 @@ fn trimmed(s: &[u8]) -> &[u8] {
 }
 
 /// Printable ASCII (what meters send as identifiers).
+#[inline]
 fn printable(s: &[u8]) -> bool {
     s.iter().all(|b| (0x20..0x7F).contains(b))
 }
@@ -149,6 +144,7 @@ fn ident(s: &[u8]) -> Option<&str> {
     core::str::from_utf8(s).ok()
 }
 
+#[inline]
 fn data_of<'a>(v: &Value<'a>, kind_hint: Option<Quantity>) -> DataRef<'a> {
     use crate::obis::FieldKind;
     let hint = kind_hint.map(|q| q.def().kind);
@@ -186,15 +182,18 @@ fn data_of<'a>(v: &Value<'a>, kind_hint: Option<Quantity>) -> DataRef<'a> {
     }
 }
 
+#[inline]
 fn value_at<'n, 'a>(nodes: &'n [Node<'a>], i: usize) -> Option<&'n Value<'a>> {
     nodes.get(i).map(|n| &n.value)
 }
 
+#[inline]
 fn next_sibling(nodes: &[Node<'_>], i: usize) -> usize {
     nodes.get(i).map_or(usize::MAX, |n| n.end as usize)
 }
 
 /// An `{int8, enum}` scaler-unit structure at `i`?
+#[inline]
 fn scaler_unit(nodes: &[Node<'_>], i: usize) -> Option<(i8, u8)> {
     match (
         value_at(nodes, i),

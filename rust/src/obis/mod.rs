@@ -12,11 +12,13 @@ pub struct Obis(pub [u8; 6]);
 
 impl Obis {
     /// From a 6-byte octet-string; `None` for any other length.
+    #[inline]
     pub fn from_slice(b: &[u8]) -> Option<Obis> {
         <[u8; 6]>::try_from(b).ok().map(Obis)
     }
 
     /// The quantity this code names (matching A and C.D.E; B and F are ignored).
+    #[inline]
     pub fn quantity(&self) -> Option<Quantity> {
         let [a, _b, c, d, e, _f] = self.0;
         Quantity::from_acde(a, c, d, e)
@@ -24,6 +26,7 @@ impl Obis {
 
     /// Whether an octet-string of 6 bytes plausibly is an OBIS code in a push list: A is a medium
     /// (0..=15) and F is 255, or the code names a known quantity.
+    #[inline]
     pub fn plausible(b: &[u8]) -> bool {
         match b {
             // A is the medium (0 abstract, 1 electricity, 4..9 heat, gas, water, ...; 15 other)

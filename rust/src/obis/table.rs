@@ -43,7 +43,9 @@ macro_rules! obis_table {
         }
 
         /// Every row, in declaration order (`Quantity as usize` indexes it).
-        pub static TABLE: &[ObisDef] = &[
+        pub static TABLE: &[ObisDef] = ROWS;
+
+        const ROWS: &[ObisDef] = &[
             $( ObisDef {
                 quantity: Quantity::$variant,
                 field: $field,
@@ -54,9 +56,25 @@ macro_rules! obis_table {
         ];
 
         impl Quantity {
+            /// Every quantity, in table order.
+            const ALL: &'static [Quantity] = &[$( Quantity::$variant, )*];
+
             /// The quantity an OBIS code (A, C, D, E) names, if any.
             #[inline]
             pub fn from_acde(a: u8, c: u8, d: u8, e: u8) -> Option<Quantity> {
+                // electricity registers (A = 1, D = 7 or 8, E < 8): one table look-up
+                if a == 1 && (d == 7 || d == 8) && e < 8 {
+                    let k = usize::from(d - 7) * 8 + usize::from(e);
+                    let slot = FAST.get(usize::from(c)).and_then(|row| row.get(k)).copied();
+                    return match slot {
+                        Some(0) | None => None,
+                        Some(i) => Self::ALL.get(usize::from(i) - 1).copied(),
+                    };
+                }
+                Self::from_acde_slow(a, c, d, e)
+            }
+
+            fn from_acde_slow(a: u8, c: u8, d: u8, e: u8) -> Option<Quantity> {
                 match (a, c, d, e) {
                     $( $( ($a, $c, $d, $e) )|+ => Some(Quantity::$variant), )*
                     _ => None,
@@ -119,7 +137,80 @@ obis_table! {
     MeterTime => "meter_time", "", DateTime, [(0, 1, 0, 0)];
 }
 
+/// `FAST[c][(d - 7) * 8 + e]` = 1 + the row of code (1, c, d, e), 0 for none (built at compile
+/// time from the table, for D in 7..=8 and E < 8).
+static FAST: [[u8; 16]; 256] = build_fast();
+
+const fn build_fast() -> [[u8; 16]; 256] {
+    let mut t = [[0u8; 16]; 256];
+    let mut row = 0;
+    while row < ROWS.len() {
+        let codes = ROWS[row].codes;
+        let mut k = 0;
+        while k < codes.len() {
+            let (a, c, d, e) = codes[k];
+            if a == 1 && (d == 7 || d == 8) && e < 8 {
+                t[c as usize][(d as usize - 7) * 8 + e as usize] = row as u8 + 1;
+            }
+            k += 1;
+        }
+        row += 1;
+    }
+    t
+}
+
+/// The DLMS unit code of each row's SI unit (0: none), built at compile time.
+static UNIT_CODES: [u8; ROWS.len()] = build_unit_codes();
+
+const fn eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn build_unit_codes() -> [u8; ROWS.len()] {
+    let mut t = [0u8; ROWS.len()];
+    let mut row = 0;
+    while row < ROWS.len() {
+        let u = ROWS[row].unit;
+        t[row] = if eq(u, "W") {
+            27
+        } else if eq(u, "var") {
+            29
+        } else if eq(u, "Wh") {
+            30
+        } else if eq(u, "varh") {
+            32
+        } else if eq(u, "A") {
+            33
+        } else if eq(u, "V") {
+            35
+        } else if eq(u, "Hz") {
+            44
+        } else {
+            0
+        };
+        row += 1;
+    }
+    t
+}
+
 impl Quantity {
+    /// The DLMS unit code (Blue Book enumeration) of the row's SI unit, if it has one.
+    #[inline]
+    pub fn unit_code(self) -> Option<u8> {
+        UNIT_CODES.get(self as usize).copied().filter(|&u| u != 0)
+    }
+
     /// Its row in [`TABLE`].
     pub fn def(self) -> &'static ObisDef {
         // `TABLE` is generated from the same list as the enum, in the same order.
@@ -178,6 +269,26 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TABLE.len());
+    }
+
+    #[test]
+    fn fast_lookup_agrees_with_the_match() {
+        for a in 0..=2u8 {
+            for c in 0..=255u8 {
+                for d in 0..=9u8 {
+                    for e in 0..=9u8 {
+                        assert_eq!(
+                            Quantity::from_acde(a, c, d, e),
+                            Quantity::from_acde_slow(a, c, d, e),
+                            "{a} {c} {d} {e}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(Quantity::VoltageL1.unit_code(), Some(35));
+        assert_eq!(Quantity::PowerFactor.unit_code(), None);
+        assert_eq!(Quantity::MeterId.unit_code(), None);
     }
 
     #[test]
