@@ -298,18 +298,71 @@ pub struct Batch {
     pub flags: Vec<u32>,
     /// Per-field columns, indexed like [`TABLE`]; `None` until a telegram has the field.
     pub numbers: Vec<Option<NumColumn>>,
-    /// Where each frame starts in `raw` (`len + 1` entries).
-    pub raw_offsets: Vec<usize>,
-    /// Every telegram's frame bytes, concatenated.
-    pub raw: Vec<u8>,
+    /// Each telegram's frame bytes.
+    pub raw: RawFrames,
     /// Error records, in stream order.
     pub errors: Vec<ErrorRecord>,
     /// Decoder counters.
     pub stats: Stats,
     /// Rows expected (capacity of columns created later).
     rows_hint: usize,
-    /// What the stateful checks read of each row, kept while decoding in parallel.
-    track: Option<Vec<crate::quality::TrackKey>>,
+    /// What the stateful checks read of each row with a meter id (row, key), kept while
+    /// decoding in parallel.
+    track: Option<Vec<(usize, crate::quality::TrackKey)>>,
+}
+
+/// Where a batch keeps each row's frame bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawFrames {
+    /// Not copied: row `i`'s bytes are `input[offset[i] .. offset[i] + len[i]]` of the input
+    /// the batch was decoded from ([`decode_all`], [`decode_parts`]).
+    Spans(Vec<u32>),
+    /// Copied: row `i`'s bytes are `bytes[ends[i - 1] .. ends[i]]` (for input that is not kept,
+    /// such as the chunks of a file read piece by piece).
+    Copied {
+        /// Every frame, concatenated.
+        bytes: Vec<u8>,
+        /// End of each row's bytes in `bytes`.
+        ends: Vec<usize>,
+    },
+}
+
+impl Default for RawFrames {
+    fn default() -> Self {
+        RawFrames::Spans(Vec::new())
+    }
+}
+
+impl RawFrames {
+    fn push(&mut self, raw: &[u8]) {
+        match self {
+            // frames are at most 2049 bytes (HDLC), far below u32::MAX
+            RawFrames::Spans(lens) => lens.push(u32::try_from(raw.len()).unwrap_or(u32::MAX)),
+            RawFrames::Copied { bytes, ends } => {
+                bytes.extend_from_slice(raw);
+                ends.push(bytes.len());
+            }
+        }
+    }
+
+    fn append(&mut self, other: RawFrames) {
+        match (self, other) {
+            (RawFrames::Spans(a), RawFrames::Spans(b)) => a.extend(b),
+            (
+                RawFrames::Copied { bytes, ends },
+                RawFrames::Copied {
+                    bytes: b2,
+                    ends: e2,
+                },
+            ) => {
+                let base = bytes.len();
+                bytes.extend_from_slice(&b2);
+                ends.extend(e2.iter().map(|e| e + base));
+            }
+            // mixing the two kinds cannot locate the rows any more: keep them unlocatable
+            (me, _) => *me = RawFrames::Spans(Vec::new()),
+        }
+    }
 }
 
 /// The smallest frame worth reserving a row for (real list-1 frames are 40+ bytes).
@@ -320,8 +373,18 @@ impl Batch {
     pub fn new() -> Self {
         Batch {
             numbers: vec![None; TABLE.len()],
-            raw_offsets: vec![0],
             ..Default::default()
+        }
+    }
+
+    /// An empty batch that copies each row's frame bytes (for input that is not kept).
+    pub fn copying() -> Self {
+        Batch {
+            raw: RawFrames::Copied {
+                bytes: Vec::new(),
+                ends: Vec::new(),
+            },
+            ..Batch::new()
         }
     }
 
@@ -333,8 +396,7 @@ impl Batch {
         b.rows_hint = rows;
         b.offset.reserve(rows);
         b.flags.reserve(rows);
-        b.raw.reserve(bytes);
-        b.raw_offsets.reserve(rows);
+        b.raw = RawFrames::Spans(Vec::with_capacity(rows));
         for c in [
             &mut b.manufacturer,
             &mut b.list_id,
@@ -360,11 +422,23 @@ impl Batch {
         self.offset.is_empty()
     }
 
-    /// The frame bytes of row `i`.
-    pub fn raw_frame(&self, i: usize) -> Option<&[u8]> {
-        let a = *self.raw_offsets.get(i)?;
-        let b = *self.raw_offsets.get(i + 1)?;
-        self.raw.get(a..b)
+    /// The frame bytes of row `i`; `input` is what the batch was decoded from (used when the
+    /// batch holds spans, see [`RawFrames`]).
+    pub fn raw_frame<'s>(&'s self, i: usize, input: &'s [u8]) -> Option<&'s [u8]> {
+        match &self.raw {
+            RawFrames::Spans(lens) => {
+                let a = usize::try_from(*self.offset.get(i)?).ok()?;
+                let n = usize::try_from(*lens.get(i)?).ok()?;
+                input.get(a..a.checked_add(n)?)
+            }
+            RawFrames::Copied { bytes, ends } => {
+                let a = match i.checked_sub(1) {
+                    Some(p) => *ends.get(p)?,
+                    None => 0,
+                };
+                bytes.get(a..*ends.get(i)?)
+            }
+        }
     }
 
     /// The number column of a field, if any row has it.
@@ -387,11 +461,10 @@ impl Batch {
         self.notification_time
             .push(tg.notification_time.as_ref(), aidon);
         self.flags.push(tg.flags.0);
-        if let Some(t) = &mut self.track {
-            t.push(crate::quality::TrackKey::of(tg));
+        if let (Some(t), Some(_)) = (&mut self.track, tg.meter_id) {
+            t.push((row, crate::quality::TrackKey::of(tg)));
         }
-        self.raw.extend_from_slice(raw);
-        self.raw_offsets.push(self.raw.len());
+        self.raw.push(raw);
         for o in &tg.objects {
             let Some(q) = o.quantity else { continue };
             if q.def().kind != FieldKind::Number {
@@ -485,10 +558,7 @@ impl Batch {
                 (None, None) => {}
             }
         }
-        let raw_base = self.raw.len();
-        self.raw.extend_from_slice(&other.raw);
-        self.raw_offsets
-            .extend(other.raw_offsets.iter().skip(1).map(|o| o + raw_base));
+        self.raw.append(other.raw);
         self.errors.extend(other.errors.into_iter().map(|mut r| {
             r.offset += base;
             r
@@ -561,7 +631,7 @@ pub fn decode_parts(data: &[u8], threads: usize) -> Vec<Batch> {
             let piece = data.get(a..b).unwrap_or(&[]);
             let mut dec = Decoder::new();
             let mut batch = Batch::with_capacity(piece.len());
-            batch.track = Some(Vec::with_capacity(piece.len() / MIN_FRAME + 1));
+            batch.track = Some(Vec::new());
             dec.push(piece, |ev| batch.on_event(ev));
             dec.finish(|ev| batch.on_event(ev));
             batch.stats = dec.stats();
@@ -588,12 +658,14 @@ fn retrack(parts: &mut [Batch]) {
         let Some(keys) = part.track.take() else {
             continue;
         };
-        for (i, (key, flags)) in keys.iter().zip(part.flags.iter_mut()).enumerate() {
-            let stateful = match part.meter_id.get(i) {
+        for (row, key) in &keys {
+            let stateful = match part.meter_id.get(*row) {
                 Some(id) => tracker.check_key(id, key).0,
                 None => 0,
             };
-            *flags = (*flags & !crate::quality::STATEFUL) | stateful;
+            if let Some(flags) = part.flags.get_mut(*row) {
+                *flags = (*flags & !crate::quality::STATEFUL) | stateful;
+            }
         }
     }
 }
@@ -654,7 +726,12 @@ mod tests {
             assert_eq!(par.notification_time, seq.notification_time);
             assert_eq!(par.numbers, seq.numbers);
             assert_eq!(par.raw, seq.raw);
-            assert_eq!(par.raw_offsets, seq.raw_offsets);
+            for i in 0..seq.len() {
+                assert_eq!(par.raw_frame(i, &data), seq.raw_frame(i, &data));
+                assert!(seq
+                    .raw_frame(i, &data)
+                    .is_some_and(|f| f.first() == Some(&0x7E)));
+            }
             assert_eq!(par.stats.telegrams, seq.stats.telegrams);
             assert_eq!(par.stats.split.bytes_in, seq.stats.split.bytes_in);
         }

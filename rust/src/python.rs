@@ -1090,10 +1090,40 @@ fn stats_delta(a: &crate::decode::Stats, b: &crate::decode::Stats) -> crate::dec
 }
 
 /// Telegrams decoded in bulk, as columns. `to_arrow()` (needs pyarrow) gives a `pyarrow.Table`.
+/// What a batch was decoded from, kept so rows can point into it instead of copying their
+/// frames.
+enum BatchInput {
+    /// Rows copy their frames (`RawFrames::Copied`).
+    None,
+    /// The `bytes` object passed to `decode_bytes`.
+    Bytes(Py<PyBytes>),
+    /// A buffer read or copied by hanport.
+    Owned(Vec<u8>),
+}
+
+impl BatchInput {
+    fn of(input: Input<'_>) -> Self {
+        match input {
+            Input::Borrowed(b) => BatchInput::Bytes(b.unbind()),
+            Input::Owned(v) => BatchInput::Owned(v),
+        }
+    }
+
+    fn bytes<'a>(&'a self, py: Python<'a>) -> &'a [u8] {
+        match self {
+            BatchInput::None => &[],
+            BatchInput::Bytes(b) => b.bind(py).as_bytes(),
+            BatchInput::Owned(v) => v,
+        }
+    }
+}
+
 #[pyclass(name = "Batch", module = "hanport._core", frozen)]
 struct PyBatch {
     /// Consecutive parts (several when decoded on several cores), never empty.
     parts: Vec<crate::batch::Batch>,
+    /// The input the parts' spans point into.
+    input: BatchInput,
     tz: String,
     zone: Py<PyAny>,
     source: Option<String>,
@@ -1300,9 +1330,10 @@ impl PyBatch {
     /// The rows as `Telegram` objects (each frame decoded again; flags as in the batch).
     fn telegrams(&self, py: Python<'_>) -> PyResult<Vec<PyTelegram>> {
         let mut out = Vec::with_capacity(self.__len__());
+        let input = self.input.bytes(py);
         for part in &self.parts {
             for i in 0..part.len() {
-                let raw = part.raw_frame(i).unwrap_or(&[]);
+                let raw = part.raw_frame(i, input).unwrap_or(&[]);
                 let mut inner = crate::decode::decode_frame(raw).map_err(to_py_err)?;
                 inner.flags.0 = part.flags.get(i).copied().unwrap_or(0);
                 out.push(PyTelegram {
@@ -1392,6 +1423,7 @@ fn decode_bytes(
     let parts = py.detach(|| crate::batch::decode_parts(bytes, jobs));
     Ok(PyBatch {
         parts,
+        input: BatchInput::of(data),
         tz: tz.to_owned(),
         zone,
         source: None,
@@ -1413,18 +1445,20 @@ fn decode_file(
 ) -> PyResult<PyBatch> {
     let zone = zone_info(py, tz)?.unbind();
     let fmt = parse_format(format)?;
-    let (parts, detected, input_error) = py.detach(|| -> std::io::Result<_> {
+    let (parts, data, detected, input_error) = py.detach(|| -> std::io::Result<_> {
         let mut src = crate::input::Source::open(&path, fmt)?;
         let mut data = Vec::new();
         let err = src.read_all(&mut data).err().map(|e| e.to_string());
         Ok((
             crate::batch::decode_parts(&data, jobs),
+            data,
             src.detected().to_owned(),
             err,
         ))
     })?;
     Ok(PyBatch {
         parts,
+        input: BatchInput::Owned(data),
         tz: tz.to_owned(),
         zone,
         source: Some(path.display().to_string()),
@@ -1467,6 +1501,7 @@ fn decode_files(
                 let err = src.read_all(&mut data).err().map(|e| e.to_string());
                 Ok((
                     crate::batch::decode_all(&data),
+                    data,
                     path.display().to_string(),
                     src.detected().to_owned(),
                     err,
@@ -1486,8 +1521,9 @@ fn decode_files(
     })?;
     Ok(results
         .into_iter()
-        .map(|(inner, source, detected, input_error)| PyBatch {
+        .map(|(inner, data, source, detected, input_error)| PyBatch {
             parts: vec![inner],
+            input: BatchInput::Owned(data),
             tz: tz.to_owned(),
             zone: zone.clone_ref(py),
             source: Some(source),
@@ -1527,7 +1563,7 @@ impl PyBatchIterator {
                 .read_chunk(batch_bytes, &mut data)
                 .err()
                 .map(|e| e.to_string());
-            let mut batch = crate::batch::Batch::new();
+            let mut batch = crate::batch::Batch::copying();
             decoder.push(&data, |ev| batch.on_event(ev));
             let done = src.at_end();
             if done {
@@ -1544,6 +1580,7 @@ impl PyBatchIterator {
         }
         Some(PyBatch {
             parts: vec![batch],
+            input: BatchInput::None,
             tz: self.tz.clone(),
             zone: self.zone.clone_ref(py),
             source: Some(self.path.clone()),

@@ -141,6 +141,8 @@ obis_table! {
 /// time from the table, for D in 7..=8 and E < 8).
 static FAST: [[u8; 16]; 256] = build_fast();
 
+// evaluated at compile time only: an out-of-range index would fail the build, not a run
+#[allow(clippy::indexing_slicing)]
 const fn build_fast() -> [[u8; 16]; 256] {
     let mut t = [[0u8; 16]; 256];
     let mut row = 0;
@@ -162,6 +164,8 @@ const fn build_fast() -> [[u8; 16]; 256] {
 /// The DLMS unit code of each row's SI unit (0: none), built at compile time.
 static UNIT_CODES: [u8; ROWS.len()] = build_unit_codes();
 
+// evaluated at compile time only: an out-of-range index would fail the build, not a run
+#[allow(clippy::indexing_slicing)]
 const fn eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
@@ -177,6 +181,8 @@ const fn eq(a: &str, b: &str) -> bool {
     true
 }
 
+// evaluated at compile time only: an out-of-range index would fail the build, not a run
+#[allow(clippy::indexing_slicing)]
 const fn build_unit_codes() -> [u8; ROWS.len()] {
     let mut t = [0u8; ROWS.len()];
     let mut row = 0;
