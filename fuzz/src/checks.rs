@@ -884,15 +884,9 @@ fn leaf_matches(l: &Leaf, v: &Value<'_>) -> bool {
         (Leaf::I16(a), Value::I16(b)) => a == b,
         (Leaf::U8(a), Value::U8(b)) => a == b,
         (Leaf::U16(a), Value::U16(b)) => a == b,
-        (
-            Leaf::CompactArray { .. },
-            Value::CompactArray {
-                description,
-                contents,
-            },
-        ) => {
+        (Leaf::CompactArray { .. }, v @ Value::CompactArray { .. }) => {
             let (d, c) = compact_parts(l);
-            d == *description && c == *contents
+            v.compact_parts() == Some((d, c))
         }
         (Leaf::I64(a), Value::I64(b)) => a == b,
         (Leaf::U64(a), Value::U64(b)) => a == b,

@@ -163,13 +163,11 @@ struct MeterState {
 }
 
 /// Per-meter state for the stateful checks. Bounded: at most `MAX_METERS` meters are tracked
-/// (a stream carries one meter; archives a few), after which the state of all but the current
-/// one is dropped. The current meter's state is kept aside, so a stream of one meter costs a
-/// comparison of its id per telegram and no allocation.
+/// (a stream carries one meter; archives a few), after which the oldest state is dropped. A
+/// meter seen before costs one look-up by its id and no allocation.
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
-    current: Option<(String, MeterState)>,
-    others: BTreeMap<String, MeterState>,
+    meters: BTreeMap<String, MeterState>,
 }
 
 const MAX_METERS: usize = 1024;
@@ -190,28 +188,18 @@ impl Tracker {
         }
     }
 
-    /// The state of meter `id`, made the current one.
-    fn state(&mut self, id: &str) -> &mut MeterState {
-        if self.current.as_ref().is_none_or(|(cur, _)| cur != id) {
-            if let Some((cur, st)) = self.current.take() {
-                if self.others.len() + 1 >= MAX_METERS {
-                    self.others.clear();
-                }
-                self.others.insert(cur, st);
-            }
-            let next = self
-                .others
-                .remove_entry(id)
-                .unwrap_or_else(|| (String::from(id), MeterState::default()));
-            self.current = Some(next);
-        }
-        &mut self.current.get_or_insert_with(Default::default).1
-    }
-
     /// [`Tracker::check`] on what it reads of a telegram (see [`TrackKey`]).
     pub fn check_key(&mut self, id: &str, key: &TrackKey) -> Flags {
         let mut flags = Flags::default();
-        let state = self.state(id);
+        if !self.meters.contains_key(id) {
+            if self.meters.len() >= MAX_METERS {
+                self.meters.clear();
+            }
+            self.meters.insert(String::from(id), MeterState::default());
+        }
+        let Some(state) = self.meters.get_mut(id) else {
+            return flags;
+        };
         if let Some(t) = key.clock {
             if state.last_clock == Some(t) {
                 flags.set(REPEATED_SNAPSHOT);

@@ -55,12 +55,13 @@ pub enum Value<'a> {
     U8(u8),
     /// 0x12 long-unsigned (uint16).
     U16(u16),
-    /// 0x13 compact-array: its type description and its contents, both undecoded.
+    /// 0x13 compact-array, undecoded: its type description followed by its contents
+    /// (see [`Value::compact_parts`]). Kept as one slice so a `Value` stays 24 bytes.
     CompactArray {
-        /// The type-description bytes.
-        description: &'a [u8],
-        /// The contents (values without tags).
-        contents: &'a [u8],
+        /// The type-description bytes, then the length and the contents.
+        bytes: &'a [u8],
+        /// Where the contents start in `bytes`.
+        contents_at: u32,
     },
     /// 0x14 long64 (int64).
     I64(i64),
@@ -82,7 +83,20 @@ pub enum Value<'a> {
     DontCare,
 }
 
-impl Value<'_> {
+impl<'a> Value<'a> {
+    /// A compact-array's (type description, contents); `None` for other values.
+    pub fn compact_parts(&self) -> Option<(&'a [u8], &'a [u8])> {
+        match *self {
+            Value::CompactArray { bytes, contents_at } => {
+                let at = usize::try_from(contents_at).ok()?;
+                // the description ends where the contents' A-XDR length begins
+                let desc_end = compact_description_len(bytes)?;
+                Some((bytes.get(..desc_end)?, bytes.get(at..)?))
+            }
+            _ => None,
+        }
+    }
+
     /// The value as a signed integer, for any integer type (and enum/boolean).
     pub fn as_i128(&self) -> Option<i128> {
         Some(match *self {
@@ -282,12 +296,12 @@ pub fn decode_into_limited<'a>(
             0x13 => {
                 let start = c.position();
                 skip_type_description(&mut c, 0)?;
-                let description = input.get(start..c.position()).unwrap_or(&[]);
                 let n = read_length(&mut c)?;
-                let contents = c.take(n)?;
+                let contents_at = c.position() - start;
+                c.take(n)?;
                 Value::CompactArray {
-                    description,
-                    contents,
+                    bytes: input.get(start..c.position()).unwrap_or(&[]),
+                    contents_at: u32_of(contents_at),
                 }
             }
             0x14 => Value::I64(i64::from_be_bytes(c.array()?)),
@@ -337,6 +351,13 @@ fn skip_type_description(c: &mut Cursor<'_>, depth: u8) -> Result<()> {
         0x00 | 0x03..=0x06 | 0x09..=0x0D | 0x0F..=0x12 | 0x14..=0x1B | 0xFF => Ok(()),
         tag => Err(c.error_at(at, ErrorKind::Unsupported { tag })),
     }
+}
+
+/// Length of the type description at the start of a compact-array's bytes.
+fn compact_description_len(bytes: &[u8]) -> Option<usize> {
+    let mut c = Cursor::new(bytes, Layer::Axdr);
+    skip_type_description(&mut c, 0).ok()?;
+    Some(c.position())
 }
 
 /// Convenience: decodes `input` into a fresh node list.
@@ -425,12 +446,11 @@ mod tests {
         assert_eq!(v[10], Value::U8(7));
         assert_eq!(v[11], Value::U16(2274));
         assert_eq!(
-            v[12],
-            Value::CompactArray {
-                description: &[0x01, 0x00, 0x02, 0x12],
-                contents: &[0, 1, 0, 2]
-            }
+            v[12].compact_parts(),
+            Some((&[0x01, 0x00, 0x02, 0x12][..], &[0, 1, 0, 2][..]))
         );
+        assert_eq!(std::mem::size_of::<Value<'_>>(), 24);
+        assert_eq!(std::mem::size_of::<Node<'_>>(), 32);
         assert_eq!(v[13], Value::I64(i64::MIN));
         assert_eq!(v[14], Value::U64(256));
         assert_eq!(v[16], Value::F32(1.0));

@@ -177,7 +177,7 @@ fn data_of<'a>(v: &Value<'a>, kind_hint: Option<Quantity>) -> DataRef<'a> {
         Value::BitString { bytes, .. } => DataRef::Bytes(bytes),
         Value::Bcd(b) => DataRef::UInt(u64::from(b >> 4) * 10 + u64::from(b & 0x0F)),
         Value::Date(s) | Value::Time(s) => DataRef::Bytes(s),
-        Value::CompactArray { contents, .. } => DataRef::Bytes(contents),
+        Value::CompactArray { .. } => DataRef::Bytes(v.compact_parts().map_or(&[], |p| p.1)),
         Value::Array(_) | Value::Structure(_) => DataRef::Null,
     }
 }
@@ -404,10 +404,10 @@ pub fn map<'a>(
 fn identify<'a>(tg: &mut TelegramRef<'a>, list_id: Option<&'a [u8]>) -> Result<()> {
     let (mut list, mut id, mut kind, mut clock) = (None, None, None, None);
     for o in &tg.objects {
-        match (o.quantity, o.raw) {
+        match (o.quantity, &o.raw) {
             (
                 Some(q @ (Quantity::ListId | Quantity::MeterId | Quantity::MeterType)),
-                DataRef::Text(s),
+                &DataRef::Text(s),
             ) => {
                 let s = trimmed(s);
                 if !printable(s) {
@@ -422,7 +422,7 @@ fn identify<'a>(tg: &mut TelegramRef<'a>, list_id: Option<&'a [u8]>) -> Result<(
                     *slot = Some(s);
                 }
             }
-            (Some(Quantity::MeterTime), DataRef::DateTime(t)) => {
+            (Some(Quantity::MeterTime), &DataRef::DateTime(t)) => {
                 if !t.well_formed() {
                     return Err(mapping_error("clock date-time field out of range"));
                 }
