@@ -886,7 +886,7 @@ fn leaf_matches(l: &Leaf, v: &Value<'_>) -> bool {
         (Leaf::U16(a), Value::U16(b)) => a == b,
         (Leaf::CompactArray { .. }, v @ Value::CompactArray { .. }) => {
             let (d, c) = compact_parts(l);
-            v.compact_parts() == Some((&d[..], &c[..]))
+            v.compact_parts() == Some((&d[..], c))
         }
         (Leaf::I64(a), Value::I64(b)) => a == b,
         (Leaf::U64(a), Value::U64(b)) => a == b,
@@ -1237,6 +1237,8 @@ pub fn check_push(p: &Push) {
             .contains(&form)
             .then(|| CosemDateTime::parse(&p.datetime).unwrap()),
         invoke_id: p.invoke_id,
+        system_title: None,
+        invocation_counter: None,
         objects: expected,
         flags: Flags::default(),
     };

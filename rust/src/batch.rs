@@ -90,6 +90,11 @@ impl Bitmap {
         &self.bytes
     }
 
+    /// The packed bits, moved out (`len().div_ceil(8)` bytes).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
     /// Number of bits.
     pub fn len(&self) -> usize {
         self.len
@@ -232,10 +237,27 @@ impl TimeColumn {
     }
 
     /// The distinct (wall-clock hour since the epoch, fold) pairs that need the zone's offset.
+    /// Consecutive rows mostly share an hour, so a row only reaches the set when its pair
+    /// differs from the previous local row's.
     pub fn local_hours(&self, out: &mut std::collections::BTreeSet<(i64, u8)>) {
-        for (i, (&us, &z)) in self.utc_us.iter().zip(&self.zone).enumerate() {
-            if z != zone_code::RESOLVED && self.validity.get(i) {
-                out.insert((us.div_euclid(US_PER_HOUR), z - 1));
+        self.each_local_hour(|h, fold| {
+            out.insert((h, fold));
+        });
+    }
+
+    /// Calls `f(wall-clock hour since the epoch, fold)` once per run of consecutive local rows
+    /// that share the pair (so every pair [`TimeColumn::local_hours`] holds is passed at least
+    /// once).
+    pub fn each_local_hour<F: FnMut(i64, u8)>(&self, mut f: F) {
+        let mut prev = None;
+        for (&us, &z) in self.utc_us.iter().zip(&self.zone) {
+            // only valid rows have a local zone code (see `push`)
+            if z != zone_code::RESOLVED {
+                let key = (us.div_euclid(US_PER_HOUR), z - 1);
+                if prev != Some(key) {
+                    prev = Some(key);
+                    f(key.0, key.1);
+                }
             }
         }
     }
@@ -254,6 +276,39 @@ impl TimeColumn {
                 }
             })
             .collect()
+    }
+
+    /// [`TimeColumn::resolve`] in place, consuming the column: the UTC microseconds of every
+    /// row and the validity. `offset_us` is called once per run of consecutive local rows that
+    /// share a (wall hour, fold) pair, not once per row.
+    pub fn into_resolved<F: FnMut(i64, u8) -> Option<i64>>(
+        self,
+        mut offset_us: F,
+    ) -> (Vec<i64>, Bitmap) {
+        let TimeColumn {
+            mut utc_us,
+            zone,
+            validity,
+        } = self;
+        let mut prev: Option<((i64, u8), Option<i64>)> = None;
+        for (us, &z) in utc_us.iter_mut().zip(&zone) {
+            if z == zone_code::RESOLVED {
+                continue;
+            }
+            let key = (us.div_euclid(US_PER_HOUR), z - 1);
+            let off = match prev {
+                Some((k, o)) if k == key => o,
+                _ => {
+                    let o = offset_us(key.0, key.1);
+                    prev = Some((key, o));
+                    o
+                }
+            };
+            if let Some(o) = off {
+                *us -= o;
+            }
+        }
+        (utc_us, validity)
     }
 }
 
@@ -461,8 +516,10 @@ impl Batch {
         self.notification_time
             .push(tg.notification_time.as_ref(), aidon);
         self.flags.push(tg.flags.0);
-        if let (Some(t), Some(_)) = (&mut self.track, tg.meter_id) {
-            t.push((row, crate::quality::TrackKey::of(tg)));
+        if let Some(t) = &mut self.track {
+            if tg.meter_id.is_some() || tg.system_title.is_some() {
+                t.push((row, crate::quality::TrackKey::of(tg)));
+            }
         }
         self.raw.push(raw);
         for o in &tg.objects {
@@ -608,6 +665,15 @@ pub fn frame_cuts(data: &[u8], parts: usize) -> Vec<usize> {
 /// the parts hold the rows of [`decode_all`] (a piece boundary can only change how a damaged
 /// region right next to it is counted).
 pub fn decode_parts(data: &[u8], threads: usize) -> Vec<Batch> {
+    decode_parts_keyed(data, threads, &crate::dlms::security::KeyRing::new())
+}
+
+/// [`decode_parts`], decrypting ciphered APDUs with `keys`.
+pub fn decode_parts_keyed(
+    data: &[u8],
+    threads: usize,
+    keys: &crate::dlms::security::KeyRing,
+) -> Vec<Batch> {
     use rayon::prelude::*;
     let threads = if threads == 0 {
         rayon::current_num_threads()
@@ -617,7 +683,7 @@ pub fn decode_parts(data: &[u8], threads: usize) -> Vec<Batch> {
     // pieces below 1 MiB are not worth a thread
     let parts = threads.min(data.len() / (1 << 20)).max(1);
     if parts == 1 {
-        return vec![decode_all(data)];
+        return vec![decode_all_keyed(data, keys)];
     }
     let cuts = frame_cuts(data, parts);
     let ranges: Vec<(usize, usize)> = cuts
@@ -629,7 +695,7 @@ pub fn decode_parts(data: &[u8], threads: usize) -> Vec<Batch> {
         .par_iter()
         .map(|&(a, b)| {
             let piece = data.get(a..b).unwrap_or(&[]);
-            let mut dec = Decoder::new();
+            let mut dec = Decoder::with_keys(crate::decode::Limits::default(), keys.clone());
             let mut batch = Batch::with_capacity(piece.len());
             batch.track = Some(Vec::new());
             dec.push(piece, |ev| batch.on_event(ev));
@@ -654,15 +720,19 @@ pub fn decode_parts(data: &[u8], threads: usize) -> Vec<Batch> {
 /// keys.
 fn retrack(parts: &mut [Batch]) {
     let mut tracker = crate::quality::Tracker::default();
+    let mut counters = crate::dlms::security::CounterTracker::new();
     for part in parts {
         let Some(keys) = part.track.take() else {
             continue;
         };
         for (row, key) in &keys {
-            let stateful = match part.meter_id.get(*row) {
+            let mut stateful = match part.meter_id.get(*row) {
                 Some(id) => tracker.check_key(id, key).0,
                 None => 0,
             };
+            if let Some((title, ic)) = key.counter {
+                stateful |= crate::decode::counter_bits(counters.check(title, ic));
+            }
             if let Some(flags) = part.flags.get_mut(*row) {
                 *flags = (*flags & !crate::quality::STATEFUL) | stateful;
             }
@@ -685,7 +755,12 @@ pub fn decode_all_parallel(data: &[u8], threads: usize) -> Batch {
 
 /// Decodes a whole stream into one batch.
 pub fn decode_all(data: &[u8]) -> Batch {
-    let mut dec = Decoder::new();
+    decode_all_keyed(data, &crate::dlms::security::KeyRing::new())
+}
+
+/// [`decode_all`], decrypting ciphered APDUs with `keys`.
+pub fn decode_all_keyed(data: &[u8], keys: &crate::dlms::security::KeyRing) -> Batch {
+    let mut dec = Decoder::with_keys(crate::decode::Limits::default(), keys.clone());
     let mut batch = Batch::with_capacity(data.len());
     dec.push(data, |ev| batch.on_event(ev));
     dec.finish(|ev| batch.on_event(ev));

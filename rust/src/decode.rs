@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 
 use crate::dlms::apdu::{strip_llc, DataNotification};
 use crate::dlms::axdr::{decode_into_limited, Node, MAX_DEPTH};
+use crate::dlms::security::{CipheredApdu, CounterCheck, CounterTracker, Decrypted, KeyRing};
 use crate::error::{Error, ErrorKind, Layer, Result};
 use crate::hdlc::{ErrorRecord, Event, FrameSplitter, HdlcFrame, Stats as SplitStats};
 use crate::meters::{map, LinkHints};
@@ -33,17 +34,73 @@ impl Default for Limits {
 }
 
 /// Decodes an information field (LLC + APDU, or a bare APDU) into `tg` (empty, its object
-/// list reused), stateless quality flags included. Error offsets are relative to `info`.
+/// list reused), stateless quality flags included; a ciphered APDU is decrypted into `plain`
+/// with `keys`. Error offsets are relative to `info`.
 fn decode_information<'a>(
     info: &'a [u8],
     hints: LinkHints<'_>,
     nodes: &mut Vec<Node<'a>>,
     tg: &mut TelegramRef<'a>,
     max_depth: u8,
-) -> Result<()> {
+    keys: &KeyRing,
+    plain: &'a mut Vec<u8>,
+) -> Result<Option<Decrypted>> {
     let (apdu, llc_len) = strip_llc(info)?;
-    let n = DataNotification::parse(apdu).map_err(|e| e.add_offset(llc_len))?;
-    let body_at = llc_len + n.body_offset;
+    decode_apdu(apdu, hints, nodes, tg, max_depth, keys, plain).map_err(|e| e.add_offset(llc_len))
+}
+
+/// Decodes one complete APDU: a data-notification, or a ciphered APDU (general-glo- or
+/// general-ded-ciphering) around one, decrypted into `plain`. Offsets of errors in the
+/// plaintext are those of the matching ciphertext bytes (AES-GCM/CTR keep positions).
+fn decode_apdu<'a>(
+    apdu: &'a [u8],
+    hints: LinkHints<'_>,
+    nodes: &mut Vec<Node<'a>>,
+    tg: &mut TelegramRef<'a>,
+    max_depth: u8,
+    keys: &KeyRing,
+    plain: &'a mut Vec<u8>,
+) -> Result<Option<Decrypted>> {
+    match apdu.first() {
+        Some(&(0xDB | 0xDC)) => {
+            let (c, used) = CipheredApdu::parse(apdu)?;
+            if used != apdu.len() {
+                return Err(Error::new(
+                    Layer::Security,
+                    used,
+                    ErrorKind::Malformed("bytes after the ciphered APDU"),
+                ));
+            }
+            let d = c.decrypt(keys, plain)?;
+            let at = c.ciphertext_offset;
+            let plain: &'a [u8] = plain;
+            let hints = LinkHints {
+                system_title: Some(d.system_title),
+                ..hints
+            };
+            decode_notification(plain, hints, nodes, tg, max_depth)
+                .map_err(|e| e.add_offset(at))?;
+            tg.system_title = Some(d.system_title);
+            tg.invocation_counter = Some(d.invocation_counter);
+            if !d.authenticated {
+                tg.flags.set(crate::quality::UNAUTHENTICATED);
+            }
+            Ok(Some(d))
+        }
+        _ => decode_notification(apdu, hints, nodes, tg, max_depth).map(|()| None),
+    }
+}
+
+/// Decodes a data-notification APDU (errors relative to `apdu`).
+fn decode_notification<'a>(
+    apdu: &'a [u8],
+    hints: LinkHints<'_>,
+    nodes: &mut Vec<Node<'a>>,
+    tg: &mut TelegramRef<'a>,
+    max_depth: u8,
+) -> Result<()> {
+    let n = DataNotification::parse(apdu)?;
+    let body_at = n.body_offset;
     nodes.clear();
     let used = decode_into_limited(n.body, nodes, max_depth).map_err(|e| e.add_offset(body_at))?;
     if used != n.body.len() {
@@ -73,6 +130,15 @@ pub fn decode_frame(data: &[u8]) -> Result<Telegram> {
 /// # Errors
 /// As [`decode_frame`].
 pub fn decode_frame_with(data: &[u8], limits: &Limits) -> Result<Telegram> {
+    decode_frame_keyed(data, limits, &KeyRing::new())
+}
+
+/// As [`decode_frame_with`], decrypting ciphered APDUs with `keys`.
+///
+/// # Errors
+/// As [`decode_frame`]; [`Layer::Security`] `NoKey`/`Decryption` for a ciphered APDU whose
+/// sender has no key in `keys`, or whose key does not fit.
+pub fn decode_frame_keyed(data: &[u8], limits: &Limits, keys: &KeyRing) -> Result<Telegram> {
     let max_depth = limits.max_depth;
     if data.first() == Some(&0x7E) || data.first().is_some_and(|b| b >> 4 == 0xA) {
         let inner = data.strip_prefix(&[0x7E]).unwrap_or(data);
@@ -91,8 +157,9 @@ pub fn decode_frame_with(data: &[u8], limits: &Limits) -> Result<Telegram> {
         }
     }
     let mut nodes = Vec::new();
+    let mut plain = Vec::new();
     let mut tg = TelegramRef::with_objects(Vec::new());
-    decode_link_frame(data, &mut nodes, &mut tg, max_depth)?;
+    decode_link_frame(data, &mut nodes, &mut tg, max_depth, keys, &mut plain)?;
     Ok(tg.to_owned())
 }
 
@@ -102,7 +169,9 @@ fn decode_link_frame<'a>(
     nodes: &mut Vec<Node<'a>>,
     tg: &mut TelegramRef<'a>,
     max_depth: u8,
-) -> Result<()> {
+    keys: &KeyRing,
+    plain: &'a mut Vec<u8>,
+) -> Result<Option<Decrypted>> {
     match data.first() {
         Some(0x7E) => {
             let f = HdlcFrame::from_flagged(data)?;
@@ -119,10 +188,19 @@ fn decode_link_frame<'a>(
             let hints = LinkHints {
                 dest: dest.bytes(),
                 src: src.bytes(),
+                system_title: None,
             };
             let info_at = 1 + f.header().info_offset();
-            decode_information(f.information_slice(), hints, nodes, tg, max_depth)
-                .map_err(|e| e.add_offset(info_at))
+            decode_information(
+                f.information_slice(),
+                hints,
+                nodes,
+                tg,
+                max_depth,
+                keys,
+                plain,
+            )
+            .map_err(|e| e.add_offset(info_at))
         }
         Some(b) if b >> 4 == 0xA => {
             let f = HdlcFrame::new_checked(data)?;
@@ -130,14 +208,24 @@ fn decode_link_frame<'a>(
             let hints = LinkHints {
                 dest: dest.bytes(),
                 src: src.bytes(),
+                system_title: None,
             };
             let info_at = f.header().info_offset();
             let info = data
                 .get(info_at..data.len().saturating_sub(2))
                 .unwrap_or(&[]);
-            decode_information(info, hints, nodes, tg, max_depth).map_err(|e| e.add_offset(info_at))
+            decode_information(info, hints, nodes, tg, max_depth, keys, plain)
+                .map_err(|e| e.add_offset(info_at))
         }
-        Some(_) => decode_information(data, LinkHints::default(), nodes, tg, max_depth),
+        Some(_) => decode_information(
+            data,
+            LinkHints::default(),
+            nodes,
+            tg,
+            max_depth,
+            keys,
+            plain,
+        ),
         None => Err(Error::new(
             Layer::Hdlc,
             0,
@@ -146,6 +234,23 @@ fn decode_link_frame<'a>(
                 available: 0,
             },
         )),
+    }
+}
+
+/// The invocation-counter flags of a decrypted push (and its counter remembered).
+pub(crate) fn counter_flags(counters: &mut CounterTracker, tg: &TelegramRef<'_>) -> u32 {
+    let (Some(title), Some(ic)) = (tg.system_title, tg.invocation_counter) else {
+        return 0;
+    };
+    counter_bits(counters.check(title, ic))
+}
+
+/// The flag bits of a counter check.
+pub(crate) fn counter_bits(c: CounterCheck) -> u32 {
+    match c {
+        CounterCheck::Replay => crate::quality::COUNTER_REPLAY.bit,
+        CounterCheck::Gap { .. } => crate::quality::COUNTER_GAP.bit,
+        _ => 0,
     }
 }
 
@@ -186,6 +291,9 @@ pub struct Decoder {
     scratch: Vec<Node<'static>>,
     objects: Vec<ObjectRef<'static>>,
     tracker: crate::quality::Tracker,
+    keys: KeyRing,
+    plain: Vec<u8>,
+    counters: CounterTracker,
     telegrams: u64,
     undecodable: u64,
 }
@@ -210,8 +318,19 @@ impl Decoder {
             scratch: Vec::new(),
             objects: Vec::new(),
             tracker: crate::quality::Tracker::default(),
+            keys: KeyRing::new(),
+            plain: Vec::new(),
+            counters: CounterTracker::new(),
             telegrams: 0,
             undecodable: 0,
+        }
+    }
+
+    /// A decoder under the given [`Limits`] that decrypts ciphered APDUs with `keys`.
+    pub fn with_keys(limits: Limits, keys: KeyRing) -> Self {
+        Decoder {
+            keys,
+            ..Self::with_limits(limits)
         }
     }
 
@@ -245,6 +364,9 @@ impl Decoder {
         let mut telegrams = 0u64;
         let mut undecodable = 0u64;
         let tracker = &mut self.tracker;
+        let counters = &mut self.counters;
+        let keys = &self.keys;
+        let plain = &mut self.plain;
         let max_depth = self.max_depth;
         let mut on_event = |ev: Event<'_>| match ev {
             Event::Frame(f) => {
@@ -253,6 +375,7 @@ impl Decoder {
                 let hints = LinkHints {
                     dest: f.header.dest.bytes(),
                     src: f.header.src.bytes(),
+                    system_title: None,
                 };
                 let info_at = 1 + f.header.info_offset();
                 let result = if f.header.segmented {
@@ -264,14 +387,22 @@ impl Decoder {
                         ),
                     ))
                 } else {
-                    decode_information(f.information(), hints, &mut nodes, &mut tg, max_depth)
-                        .map_err(|e| e.add_offset(info_at))
+                    decode_information(
+                        f.information(),
+                        hints,
+                        &mut nodes,
+                        &mut tg,
+                        max_depth,
+                        keys,
+                        plain,
+                    )
+                    .map_err(|e| e.add_offset(info_at))
                 };
                 scratch = recycle(nodes);
                 match result {
-                    Ok(()) => {
+                    Ok(_) => {
                         let stateful = tracker.check(&tg);
-                        tg.flags.0 |= stateful.0;
+                        tg.flags.0 |= stateful.0 | counter_flags(counters, &tg);
                         telegrams += 1;
                         sink(DecoderEvent::Telegram {
                             telegram: &tg,

@@ -62,14 +62,35 @@ pub const CLOCK_DRIFT: Flag = Flag {
     name: "clock_drift",
 };
 
+/// An encrypted push whose authentication tag could not be checked (no authentication key
+/// configured): decrypted, its plaintext well-formed, but not proven authentic.
+pub const UNAUTHENTICATED: Flag = Flag {
+    bit: 64,
+    name: "unauthenticated",
+};
+/// An encrypted push whose invocation counter is not above the last one of its sender (a
+/// replayed frame, or a meter that restarted its count).
+pub const COUNTER_REPLAY: Flag = Flag {
+    bit: 128,
+    name: "counter_replay",
+};
+/// An encrypted push whose invocation counter skipped values (pushes were lost).
+pub const COUNTER_GAP: Flag = Flag {
+    bit: 256,
+    name: "counter_gap",
+};
+
 /// Every flag, in bit order.
-pub const ALL: [Flag; 6] = [
+pub const ALL: [Flag; 9] = [
     IMPLAUSIBLE_VOLTAGE,
     IMPLAUSIBLE_CURRENT,
     POWER_INCONSISTENT,
     REPEATED_SNAPSHOT,
     REGISTER_BACKWARDS,
     CLOCK_DRIFT,
+    UNAUTHENTICATED,
+    COUNTER_REPLAY,
+    COUNTER_GAP,
 ];
 
 impl Flags {
@@ -227,6 +248,8 @@ pub struct TrackKey {
     pub clock: Option<CosemDateTime>,
     /// Active/reactive import/export energy, when present.
     pub registers: [Option<f64>; 4],
+    /// The sender's system title and invocation counter, for an encrypted push.
+    pub counter: Option<([u8; 8], u32)>,
 }
 
 impl TrackKey {
@@ -248,9 +271,12 @@ impl TrackKey {
         TrackKey {
             clock: tg.meter_time,
             registers,
+            counter: tg.system_title.zip(tg.invocation_counter),
         }
     }
 }
 
-/// The flags set by [`Tracker`] (the rest are stateless).
-pub const STATEFUL: u32 = REPEATED_SNAPSHOT.bit | REGISTER_BACKWARDS.bit;
+/// The flags set by [`Tracker`] and the stream decoder's counter tracking (the rest are
+/// stateless).
+pub const STATEFUL: u32 =
+    REPEATED_SNAPSHOT.bit | REGISTER_BACKWARDS.bit | COUNTER_REPLAY.bit | COUNTER_GAP.bit;

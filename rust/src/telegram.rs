@@ -17,8 +17,12 @@ pub enum Manufacturer {
     Kaifa,
     /// Kamstrup (`Kamstrup_V0001`).
     Kamstrup,
-    /// Landis+Gyr (E350 with Embriq module, `EMBRIQ_V1_1`).
+    /// Landis+Gyr (E350 with Embriq module, `EMBRIQ_V1_1`; E450).
     LandisGyr,
+    /// Sagemcom (T210-D).
+    Sagemcom,
+    /// Iskra (AM550, IE.5).
+    Iskra,
 }
 
 impl Manufacturer {
@@ -29,6 +33,26 @@ impl Manufacturer {
             Manufacturer::Kaifa => "Kaifa",
             Manufacturer::Kamstrup => "Kamstrup",
             Manufacturer::LandisGyr => "Landis+Gyr",
+            Manufacturer::Sagemcom => "Sagemcom",
+            Manufacturer::Iskra => "Iskra",
+        }
+    }
+
+    /// The manufacturer a DLMS system title (or FLAG id) names by its first three letters
+    /// (`KAM`, `KFM`, `SAG`, `LGZ`, `ISK`; PROTOCOL.md §4.3, §16.3).
+    pub fn from_flag_id(id: &[u8]) -> Option<Manufacturer> {
+        let up = |b: &u8| b.to_ascii_uppercase();
+        match id.get(..3)? {
+            [a, b, c] => match [up(a), up(b), up(c)] {
+                [b'K', b'A', b'M'] => Some(Manufacturer::Kamstrup),
+                [b'K', b'F', b'M'] => Some(Manufacturer::Kaifa),
+                [b'S', b'A', b'G'] => Some(Manufacturer::Sagemcom),
+                [b'L', b'G', b'Z'] | [b'L', b'G', b'F'] => Some(Manufacturer::LandisGyr),
+                [b'I', b'S', b'K'] => Some(Manufacturer::Iskra),
+                [b'A', b'D', b'N'] => Some(Manufacturer::Aidon),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }
@@ -350,6 +374,10 @@ pub struct TelegramRef<'a> {
     pub notification_time: Option<CosemDateTime>,
     /// Long-invoke-id-and-priority.
     pub invoke_id: u32,
+    /// The DLMS system title of an encrypted push's sender.
+    pub system_title: Option<[u8; 8]>,
+    /// The invocation counter of an encrypted push.
+    pub invocation_counter: Option<u32>,
     /// Objects in the order sent.
     pub objects: Vec<ObjectRef<'a>>,
     /// Data-quality flags (see [`crate::quality`]).
@@ -369,6 +397,8 @@ impl<'a> TelegramRef<'a> {
             meter_time: None,
             notification_time: None,
             invoke_id: 0,
+            system_title: None,
+            invocation_counter: None,
             objects,
             flags: crate::quality::Flags::default(),
         }
@@ -384,6 +414,8 @@ impl<'a> TelegramRef<'a> {
             meter_time: self.meter_time,
             notification_time: self.notification_time,
             invoke_id: self.invoke_id,
+            system_title: self.system_title,
+            invocation_counter: self.invocation_counter,
             objects: self.objects.iter().map(ObjectRef::to_owned).collect(),
             flags: self.flags,
         }
@@ -427,6 +459,10 @@ pub struct Telegram {
     pub notification_time: Option<CosemDateTime>,
     /// Long-invoke-id-and-priority.
     pub invoke_id: u32,
+    /// The DLMS system title of an encrypted push's sender.
+    pub system_title: Option<[u8; 8]>,
+    /// The invocation counter of an encrypted push.
+    pub invocation_counter: Option<u32>,
     /// Objects in the order sent.
     pub objects: Vec<CosemObject>,
     /// Data-quality flags (see [`crate::quality`]).
@@ -450,6 +486,8 @@ impl Telegram {
             meter_time: self.meter_time,
             notification_time: self.notification_time,
             invoke_id: self.invoke_id,
+            system_title: self.system_title,
+            invocation_counter: self.invocation_counter,
             objects: self
                 .objects
                 .iter()

@@ -28,6 +28,8 @@ pub struct LinkHints<'a> {
     pub dest: &'a [u8],
     /// HDLC source address bytes.
     pub src: &'a [u8],
+    /// The DLMS system title of a ciphered APDU's sender.
+    pub system_title: Option<[u8; 8]>,
 }
 
 impl LinkHints<'_> {
@@ -37,7 +39,9 @@ impl LinkHints<'_> {
         match (self.dest, self.src) {
             ([0x01], [0x02, 0x01] | [0x00, 0x01]) => Some(Manufacturer::Kaifa),
             ([0x2B], [0x21]) => Some(Manufacturer::Kamstrup),
-            _ => None,
+            _ => self
+                .system_title
+                .and_then(|t| Manufacturer::from_flag_id(&t)),
         }
     }
 }
@@ -79,6 +83,74 @@ const KAIFA_1P: [Quantity; 14] = [
     Quantity::ReactiveEnergyImport,
     Quantity::ReactiveEnergyExport,
 ];
+
+/// Landis+Gyr E450 as pushed by Netz Burgenland (PROTOCOL.md §12.3): a structure of 14 bare
+/// values, U1..U3 (V), I1..I3 (0.01 A), P+ and P− (W), A+ and A− (Wh), three long-unsigned of
+/// unknown meaning (not reported), and the meter number. Each slot: the quantity and its scaler.
+const LG_BURGENLAND: [Option<(Quantity, i8)>; 14] = [
+    Some((Quantity::VoltageL1, 0)),
+    Some((Quantity::VoltageL2, 0)),
+    Some((Quantity::VoltageL3, 0)),
+    Some((Quantity::CurrentL1, -2)),
+    Some((Quantity::CurrentL2, -2)),
+    Some((Quantity::CurrentL3, -2)),
+    Some((Quantity::ActivePowerImport, 0)),
+    Some((Quantity::ActivePowerExport, 0)),
+    Some((Quantity::ActiveEnergyImport, 0)),
+    Some((Quantity::ActiveEnergyExport, 0)),
+    None,
+    None,
+    None,
+    Some((Quantity::MeterId, 0)),
+];
+
+/// The shape of [`LG_BURGENLAND`]: six long-unsigned, four double-long-unsigned, three
+/// long-unsigned, an octet-string.
+fn is_lg_burgenland(nodes: &[Node<'_>]) -> bool {
+    let mut i = 1;
+    for k in 0..14 {
+        let ok = matches!(
+            (k, value_at(nodes, i)),
+            (0..=5 | 10..=12, Some(Value::U16(_)))
+                | (6..=9, Some(Value::U32(_)))
+                | (13, Some(Value::OctetString(_)))
+        );
+        if !ok {
+            return false;
+        }
+        i = next_sibling(nodes, i);
+    }
+    true
+}
+
+/// Maps a positional structure (the root's elements in order) by a layout of
+/// (quantity, scaler) slots; `None` slots are skipped. The scalers are the vendor's.
+fn positional<'a>(
+    nodes: &[Node<'a>],
+    tg: &mut TelegramRef<'a>,
+    maker: Manufacturer,
+    layout: &[Option<(Quantity, i8)>],
+) -> Result<()> {
+    tg.manufacturer = Some(maker);
+    let mut i = 1;
+    for slot in layout {
+        let Some(v) = value_at(nodes, i) else {
+            return Err(mapping_error("positional list shorter than its layout"));
+        };
+        if let Some((q, scaler)) = *slot {
+            tg.objects.push(ObjectRef {
+                obis: Obis(q.canonical()),
+                raw: data_of(v, Some(q)),
+                scaler,
+                unit: unit_code(q),
+                scaler_source: ScalerSource::Vendor,
+                quantity: Some(q),
+            });
+        }
+        i = next_sibling(nodes, i);
+    }
+    identify(tg, None)
+}
 
 /// Vendor implicit scaling for objects sent without a scaler-unit (PROTOCOL.md §16.4).
 #[inline]
@@ -325,6 +397,11 @@ pub fn map<'a>(
                         && notification.datetime_form == DateTimeForm::Tagged) =>
             {
                 Some(&[Quantity::ActivePowerImport])
+            }
+            (14, Some(Value::U16(_)))
+                if link_maker == Some(Manufacturer::LandisGyr) && is_lg_burgenland(nodes) =>
+            {
+                return positional(nodes, tg, Manufacturer::LandisGyr, &LG_BURGENLAND);
             }
             _ => None,
         };
