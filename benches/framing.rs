@@ -46,6 +46,10 @@ fn split(data: &[u8], chunk: Option<usize>) -> (u64, u64, u64) {
             frames += 1;
             frame_bytes += f.bytes.len() as u64;
         }
+        Event::Link(l) => {
+            frames += 1;
+            frame_bytes += l.bytes.len() as u64;
+        }
         Event::Error(_) => errors += 1,
     };
     match chunk {

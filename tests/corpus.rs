@@ -110,6 +110,7 @@ fn split_golden(data: &[u8]) -> Value {
     let mut errors = Vec::new();
     let mut on = |e: Event<'_>| match e {
         Event::Frame(f) => frames.push(json!([f.offset, f.bytes.len()])),
+        Event::Link(l) => panic!("an HDLC splitter reported a {:?} frame", l.kind),
         Event::Error(r) => errors.push(json!({
             "offset": r.offset,
             "length": r.length,

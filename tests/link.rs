@@ -361,6 +361,7 @@ fn gbt_frames(stream: &[u8]) -> Vec<(u64, u64, bool, Vec<u8>)> {
             let (apdu, llc) = strip_llc(info).unwrap();
             out.push((f.offset, f.bytes.len() as u64, llc == 3, apdu.to_vec()));
         }
+        Event::Link(l) => panic!("an HDLC splitter reported a {:?} frame", l.kind),
         Event::Error(e) => panic!("{e:?}"),
     };
     sp.push(stream, &mut on);
@@ -579,6 +580,7 @@ fn iskra_hdlc_segmentation() {
                 None => waits += 1,
             }
         }
+        Event::Link(l) => panic!("an HDLC splitter reported a {:?} frame", l.kind),
         Event::Error(e) => panic!("{e:?}"),
     };
     sp.push(&stream, &mut on);

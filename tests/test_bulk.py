@@ -365,3 +365,79 @@ def test_hostile_arguments(value: Any, tmp_path: Path) -> None:
             assert len(result) >= 0
             repr(result)
             result.errors  # noqa: B018
+
+
+def _several_parts() -> bytes:
+    data = b"".join(p.read_bytes() for p in STREAMS)
+    return data * ((3 << 20) // len(data) + 1)  # several MiB: cut into parts
+
+
+def test_arrow_export_is_zero_copy_and_made_once() -> None:
+    """The columns become read-only NumPy arrays once; every table shares their memory."""
+    pytest.importorskip("pyarrow")
+    batch = decode_bytes(_several_parts(), jobs=2)
+    before = [(t.offset, t.raw, t.flags) for t in batch.telegrams()]
+    cols = batch._arrow_columns()
+    assert len(cols) == 2
+    assert batch._arrow_columns() is cols
+    for part in cols:
+        for _, kind, length, nulls, valid, data, offsets in part:
+            for arr in (valid, data, offsets):
+                assert arr is None or not arr.flags.writeable
+            assert (data is None) == (kind == "null_float64")
+            assert valid is None or len(valid) == (length + 7) // 8
+            assert (valid is None) == (nulls == 0) or kind == "null_float64"
+    one, two = batch.to_arrow(), batch.to_arrow()
+    assert one.equals(two)
+    for name in ("offset", "meter_id", "meter_time", "active_power_import"):
+        a, b = one.column(name).chunks[0], two.column(name).chunks[0]
+        assert [x.address for x in a.buffers() if x] == [x.address for x in b.buffers() if x]
+    # telegrams() reads offsets and flags back from the arrays
+    assert [(t.offset, t.raw, t.flags) for t in batch.telegrams()] == before
+    assert one.equals(decode_bytes(_several_parts(), jobs=1).to_arrow().combine_chunks())
+
+
+def test_zone_lookup_failure_leaves_batch_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing zone lookup (partway through a column) raises; the next call goes on."""
+    pytest.importorskip("pyarrow")
+    import hanport._arrow as arrow
+
+    data = max(STREAMS, key=lambda p: p.stat().st_size).read_bytes()
+    want = decode_bytes(data).to_arrow()
+    real = arrow.zone_offset
+    calls = []
+
+    def flaky(zone: Any, hour: int, fold: int) -> int:
+        calls.append((hour, fold))
+        if len(calls) == 2:
+            raise RuntimeError("zone lookup failed")
+        return real(zone, hour, fold)
+
+    monkeypatch.setattr(arrow, "zone_offset", flaky)
+    batch = decode_bytes(data)
+    with pytest.raises(RuntimeError, match="zone lookup failed"):
+        batch.to_arrow()
+    assert batch.to_arrow().equals(want)
+    assert len(calls) > 2
+    assert len(batch.telegrams()) == want.num_rows
+
+
+def test_without_numpy_only_arrow_needs_it() -> None:
+    """Decoding, counters and telegrams() work without numpy; the Arrow export says why not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "import hanport\n"
+        f"b = hanport.decode_file({str(STREAMS[0])!r})\n"
+        "assert len(b.telegrams()) == len(b) > 0 and b.stats.telegrams == len(b)\n"
+        "try:\n"
+        "    b._arrow_columns()\n"
+        "except ImportError as e:\n"
+        "    assert 'numpy' in str(e), e\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError')\n"
+        "assert len(b.telegrams()) == len(b)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -94,9 +94,14 @@ SPLIT_COUNTERS = (
     "frames_malformed",
     "bytes_skipped",
 )
-COUNTERS = (*SPLIT_COUNTERS, "telegrams", "frames_undecodable")
-LAYERS = {"stream", "hdlc", "llc", "apdu", "axdr", "mapping"}
+COUNTERS = (*SPLIT_COUNTERS, "telegrams", "frames_undecodable", "frames_reassembled")
+LAYERS = {"stream", "hdlc", "llc", "apdu", "axdr", "mapping", "mbus", "security", "p1"}
 KINDS = {
+    "bad_checksum",
+    "bad_crc",
+    "no_key",
+    "decryption_failed",
+    "bad_sequence",
     "bad_hcs",
     "bad_fcs",
     "bad_length",
@@ -251,6 +256,8 @@ PUBLIC: dict[type, set[str]] = {
         "list_id",
         "meter_id",
         "meter_type",
+        "system_title",
+        "invocation_counter",
         "meter_time",
         "notification_time",
         "values",
@@ -516,7 +523,10 @@ class StreamMachine(RuleBasedStateMachine):
             assert now["frames_ok"] == len(self.outputs)
         else:
             assert now["telegrams"] == len(self.outputs)
-            assert now["telegrams"] + now["frames_undecodable"] == now["frames_ok"]
+            assert (
+                now["telegrams"] + now["frames_undecodable"] + now["frames_reassembled"]
+                == now["frames_ok"]
+            )
 
     @invariant()
     def bounded(self) -> None:
@@ -753,7 +763,7 @@ def test_mutated_real_frames_decoder(mutant: Mutant, sizes: list[int]) -> None:
     assert set(pairs) <= {(f.offset, f.raw) for f in frames}
     stats = decoder.stats
     assert stats.frames_ok == len(frames)
-    assert stats.telegrams + stats.frames_undecodable == stats.frames_ok
+    assert stats.telegrams + stats.frames_undecodable + stats.frames_reassembled == stats.frames_ok
     touch(telegrams)
 
 
@@ -960,11 +970,12 @@ TARGETS: list[Target] = [
     ("decode_files(v)", lambda v: hanport.decode_files(v), _ANY, (OSError,)),
     ("iter_file(v)", lambda v: hanport.iter_file(v), _ANY, (OSError,)),
     ("decode_frame(AIDON, tz=v)", lambda v: decode_frame(AIDON, tz=v), _ANY, _TZ_ERRORS),
-    ("decode_frame(AIDON, keys=v)", lambda v: decode_frame(AIDON, keys=v), _ANY, ()),
+    # a str or path is a key file: OSError when it cannot be read
+    ("decode_frame(AIDON, keys=v)", lambda v: decode_frame(AIDON, keys=v), _ANY, (OSError,)),
     ("decode_frame(v, v)", lambda v: decode_frame(v, v), _ANY, ()),  # type: ignore[call-arg]
     ("Decoder(v)", lambda v: Decoder(v), _ANY, ()),  # type: ignore[call-arg]
     ("Decoder(tz=v)", lambda v: _decoder_fed(tz=v), _ANY, _TZ_ERRORS),
-    ("Decoder(keys=v)", lambda v: _decoder_fed(keys=v), _ANY, ()),
+    ("Decoder(keys=v)", lambda v: _decoder_fed(keys=v), _ANY, (OSError,)),
     ("Decoder(max_clock_drift=v)", lambda v: _decoder_fed(max_clock_drift=v), _ANY, ()),
     ("Decoder(unknown=v)", lambda v: Decoder(unknown=v), _ANY, ()),  # type: ignore[call-arg]
     ("Decoder().feed(v)", lambda v: [Decoder().feed(v)], _ANY, ()),

@@ -214,14 +214,21 @@ SPLIT_COUNTERS = (
 def framing_of(dec: Decoder | FrameSplitter) -> tuple[list[tuple[Any, ...]], list[int]]:
     """The framing layer's records and counters.
 
-    Records of layers "stream" and "hdlc" count, except ``hdlc``/``malformed``: the Decoder
-    uses that for an accepted frame it cannot decode yet (a segmented one), which is not a
-    framing decision.
+    Records of layers "stream" and "hdlc" count, except what the Decoder's reassembly of
+    segmented frames reports (``hdlc``/``malformed``, ``hdlc``/``bad_sequence``, and
+    ``hdlc``/``truncated`` for a reassembled message shorter than it announces): those are
+    about accepted frames, not framing decisions.
     """
+    reassembly = {("hdlc", "malformed"), ("hdlc", "bad_sequence")}
+    accepted = {(e.offset, e.length) for e in dec.errors if (e.layer, e.kind) in reassembly}
     records = [
         (e.offset, e.length, e.layer, e.kind)
         for e in dec.errors
-        if e.layer in ("stream", "hdlc") and (e.layer, e.kind) != ("hdlc", "malformed")
+        if e.layer in ("stream", "hdlc")
+        and (e.layer, e.kind) not in reassembly
+        and not (
+            e.kind == "truncated" and isinstance(dec, Decoder) and (e.offset, e.length) in accepted
+        )
     ]
     stats = dec.stats
     return records, [getattr(stats, name) for name in SPLIT_COUNTERS]
@@ -450,8 +457,17 @@ def test_crc_agrees_with_bitwise_reference(data: bytes) -> None:
 # the layers above HDLC: the telegram Decoder and decode_frame never raise anything unplanned
 # --------------------------------------------------------------------------------------------
 
-DECODER_LAYERS = {"stream", "hdlc", "llc", "apdu", "axdr", "mapping"}
-DECODER_KINDS = RECORD_KINDS | {"malformed", "unsupported", "too_deep"}
+DECODER_LAYERS = {"stream", "hdlc", "llc", "apdu", "axdr", "mapping", "mbus", "security", "p1"}
+DECODER_KINDS = RECORD_KINDS | {
+    "malformed",
+    "unsupported",
+    "too_deep",
+    "bad_sequence",
+    "no_key",
+    "decryption_failed",
+    "bad_checksum",
+    "bad_crc",
+}
 OBIS_TEXT = re.compile(r"\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 OBIS_FIELDS = {row["field"] for row in hanport.OBIS_TABLE}
 

@@ -85,6 +85,7 @@ fn split(chunks: &[&[u8]]) -> SplitOutput {
             assert_eq!(f.inner(), &f.bytes[1..f.bytes.len() - 1]);
             frames.push((f.offset, f.bytes.to_vec(), f.header));
         }
+        Event::Link(l) => panic!("an HDLC splitter reported a {:?} frame", l.kind),
         Event::Error(r) => errors.push(r),
     };
     s.push(&[], &mut on);
@@ -370,6 +371,7 @@ fn decode_stream(chunks: &[&[u8]]) -> (Vec<Seen>, hanport::Stats) {
             telegram,
             offset,
             raw,
+            ..
         } => {
             let telegram = telegram.to_owned();
             check_telegram(&telegram);
@@ -409,7 +411,7 @@ pub fn check_pipeline(input: &[u8]) {
     assert_eq!(stats.telegrams, telegrams);
     assert_eq!(
         stats.split.frames_ok,
-        stats.telegrams + stats.frames_undecodable
+        stats.telegrams + stats.frames_undecodable + stats.frames_reassembled
     );
     assert_eq!(stats.split.bytes_in, data.len() as u64);
     if !sizes.is_empty() {

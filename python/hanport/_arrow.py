@@ -1,16 +1,17 @@
 """Arrow conversion of :class:`hanport.Batch` (needs ``pyarrow``: ``pip install hanport[arrow]``).
 
-The column buffers come from Rust as ``bytes`` and are wrapped with
-``pyarrow.Array.from_buffers`` without another copy. Timestamps are UTC instants
-(``timestamp("us", tz)``); rows whose meter sends wall-clock time are placed with the zone's
-offset, looked up once per distinct (hour, fold) with :mod:`zoneinfo`.
+The decoded columns are handed over without a copy: on the first ``to_arrow()`` the Rust
+vectors become read-only NumPy arrays that own them (so this needs ``numpy``, which the
+``arrow`` extra installs), kept by the batch, and wrapped here with ``pyarrow.py_buffer`` and
+``pyarrow.Array.from_buffers``. Timestamps are UTC instants (``timestamp("us", tz)``); rows
+whose meter sends wall-clock time are placed with the zone's offset, looked up with
+:mod:`zoneinfo` once per distinct (hour, fold) (:func:`zone_offset`, called from Rust).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from hanport._core import Batch
@@ -29,15 +30,12 @@ def require_pyarrow() -> Any:
     return pyarrow
 
 
-def zone_offsets(batch: Batch) -> dict[tuple[int, int], int]:
-    """UTC offset (microseconds) of the batch's zone for each local (hour, fold) it holds."""
-    zone = ZoneInfo(batch.tz)
-    out: dict[tuple[int, int], int] = {}
-    for hour, fold in batch._zone_hours():
-        wall = (_EPOCH + timedelta(hours=hour)).replace(tzinfo=zone, fold=fold)
-        off = wall.utcoffset() or timedelta(0)
-        out[(hour, fold)] = off // timedelta(microseconds=1)
-    return out
+def zone_offset(zone: tzinfo, hour: int, fold: int) -> int:
+    """UTC offset (microseconds) of ``zone`` at a wall-clock hour since the epoch (``fold`` 1:
+    the second of two such hours). Called from Rust once per distinct (hour, fold)."""
+    wall = (_EPOCH + timedelta(hours=hour)).replace(tzinfo=zone, fold=fold)
+    off = wall.utcoffset() or timedelta(0)
+    return off // timedelta(microseconds=1)
 
 
 def batch_to_table(batch: Batch) -> Any:
@@ -53,18 +51,19 @@ def batch_to_table(batch: Batch) -> Any:
     }
     record_batches: list[Any] = []
     names: list[str] = []
-    for part in batch._arrow_columns(zone_offsets(batch)):
+    buffer = pa.py_buffer
+    for part in batch._arrow_columns():
         names = []
         arrays: list[Any] = []
         for name, kind, length, nulls, valid, data, offsets in part:
             names.append(name)
-            if kind == "null_float64":
+            if data is None:  # "null_float64": no row has the field
                 arrays.append(pa.nulls(length, pa.float64()))
                 continue
-            bufs = [None if valid is None else pa.py_buffer(valid)]
+            bufs = [None if valid is None else buffer(valid)]
             if offsets is not None:
-                bufs.append(pa.py_buffer(offsets))
-            bufs.append(pa.py_buffer(data))
+                bufs.append(buffer(offsets))
+            bufs.append(buffer(data))
             arrays.append(pa.Array.from_buffers(types[kind], length, bufs, null_count=nulls))
         record_batches.append(pa.RecordBatch.from_arrays(arrays, names=names))
     return pa.Table.from_batches(record_batches)

@@ -16,27 +16,37 @@ OBIS_TABLE: tuple[dict[str, Any], ...]
 
 _Value = int | float | str | bytes | datetime | bool | None
 
+#: ``keys=``: a mapping from system title (16 hex digits or 8 bytes; ``"*"`` for any meter) to
+#: an encryption key (32 hex digits or 16 bytes) or to ``{"ek": ..., "ak": ...}``; or the path
+#: of a JSON (or, on Python 3.11+, TOML) key file holding such a mapping. Keys are never shown.
+_Keys = Mapping[str, Any] | Mapping[bytes, Any] | str | PathLike[str] | None
+
 def decode_frame(
     data: Buffer,
     /,
     *,
-    keys: Mapping[str, Any] | None = None,
+    keys: _Keys = None,
     tz: str = "Europe/Oslo",
     max_depth: int = 16,
     max_frame_length: int = 2047,
 ) -> Telegram:
-    """Decode one complete link frame, strictly.
+    """Decode one complete link frame (or the frames of one message), strictly.
 
-    ``data`` is an HDLC frame with flags (``7E ... 7E``) or without them (``A0 ...``), or a bare
-    LLC PDU (``E6 E7 00 ...``) or APDU (``0F ...``). Date-times are returned in ``tz``.
-    ``max_depth`` (1..16) bounds A-XDR nesting, ``max_frame_length`` (7..2047) the HDLC length.
+    ``data`` is an HDLC frame with flags (``7E ... 7E``) or without them (``A0 ...``), the HDLC
+    frames of one segmented or block-transferred message, the M-Bus long frames of one message
+    (``68 L L 68 ...``), a raw ciphered APDU (``DB 08 ...``), or a bare LLC PDU (``E6 E7 00
+    ...``) or APDU (``0F ...``). Ciphered APDUs are decrypted with ``keys``. Date-times are
+    returned in ``tz``. ``max_depth`` (1..16) bounds A-XDR nesting, ``max_frame_length``
+    (7..2047) the HDLC length.
 
     Raises:
-        ChecksumError, FrameError: the HDLC layer is damaged.
+        ChecksumError, FrameError: the link layer (HDLC, M-Bus) is damaged.
         ApduError: the LLC header or the APDU is malformed.
-        UnsupportedError: an APDU this version does not decode (ciphered, block transfer).
+        UnsupportedError: an APDU this version does not decode.
+        DecryptionError: no key for the sender's system title, or a key that does not fit.
         AxdrError: the A-XDR data is malformed, too deep, or larger than the input.
         MappingError: the body is neither OBIS-coded nor a known positional list.
+        OSError: ``keys`` names a key file that cannot be read.
     """
 
 @final
@@ -84,6 +94,12 @@ class Telegram:
     @property
     def meter_type(self) -> str | None:
         """Meter type."""
+    @property
+    def system_title(self) -> str | None:
+        """The DLMS system title (16 hex digits) of an encrypted push's sender, or None."""
+    @property
+    def invocation_counter(self) -> int | None:
+        """The invocation counter of an encrypted push, or None."""
     @property
     def meter_time(self) -> datetime | None:
         """The meter clock object as a tz-aware datetime."""
@@ -201,7 +217,13 @@ class Stats:
         """Telegrams decoded."""
     @property
     def frames_undecodable(self) -> int:
-        """Valid frames whose content could not be decoded (each has an error record)."""
+        """Valid frames (or reassembled messages) whose content could not be decoded (each has
+        an error record)."""
+    @property
+    def frames_reassembled(self) -> int:
+        """Frames taken into messages of several frames (HDLC segments, block transfer, M-Bus
+        segments) beyond the one their telegram or error accounts for, plus frames of messages
+        still incomplete: ``frames_ok == telegrams + frames_undecodable + frames_reassembled``."""
     def to_dict(self) -> dict[str, int]:
         """The counters as a dict."""
 
@@ -245,7 +267,7 @@ class Decoder:
     def __new__(
         cls,
         *,
-        keys: Mapping[str, Any] | None = None,
+        keys: _Keys = None,
         tz: str = "Europe/Oslo",
         max_clock_drift: float | None = None,
         max_depth: int = 16,
@@ -274,7 +296,9 @@ class Decoder:
     def pending(self) -> int:
         """Bytes held back because they may start a frame."""
 
-def decode_bytes(data: Buffer, /, *, tz: str = "Europe/Oslo", jobs: int = 0) -> Batch:
+def decode_bytes(
+    data: Buffer, /, *, keys: _Keys = None, tz: str = "Europe/Oslo", jobs: int = 0
+) -> Batch:
     """Decode a whole capture held in memory into columns (GIL released). Lax, like
     :class:`Decoder`. Large inputs are cut at frame starts and decoded on ``jobs`` cores
     (0: all); the rows are the same as on one core."""
@@ -283,6 +307,7 @@ def decode_file(
     path: str | PathLike[str],
     /,
     *,
+    keys: _Keys = None,
     tz: str = "Europe/Oslo",
     format: str = "auto",
     jobs: int = 0,
@@ -298,6 +323,7 @@ def decode_files(
     paths: Sequence[str | PathLike[str]],
     /,
     *,
+    keys: _Keys = None,
     tz: str = "Europe/Oslo",
     format: str = "auto",
     jobs: int = 0,
@@ -309,6 +335,7 @@ def iter_file(
     path: str | PathLike[str],
     /,
     *,
+    keys: _Keys = None,
     tz: str = "Europe/Oslo",
     format: str = "auto",
     batch_bytes: int = 8388608,
@@ -347,10 +374,10 @@ class Batch:
         """The batch as a ``pyarrow.Table`` (needs ``hanport[arrow]``)."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Arrow PyCapsule stream interface."""
-    def _zone_hours(self) -> list[tuple[int, int]]: ...
     def _arrow_columns(
-        self, offsets: Mapping[tuple[int, int], int]
-    ) -> list[list[tuple[str, str, int, int, bytes | None, bytes, bytes | None]]]: ...
+        self,
+    ) -> tuple[tuple[tuple[str, str, int, int, Any | None, Any | None, Any | None], ...], ...]:
+        """Arrow buffers per part and column as read-only NumPy arrays (needs numpy)."""
 
 @final
 class BatchIterator:

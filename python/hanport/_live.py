@@ -176,6 +176,8 @@ class ReaderStats:
     """Telegrams decoded."""
     frames_undecodable: int = 0
     """Valid frames whose content could not be decoded."""
+    frames_reassembled: int = 0
+    """Frames taken into messages of several frames (see :class:`hanport.Stats`)."""
     probe_bytes: int = 0
     """Bytes read with line settings that detection then rejected."""
     probes: int = 0
@@ -206,6 +208,7 @@ _DECODER_FIELDS = (
     "bytes_skipped",
     "telegrams",
     "frames_undecodable",
+    "frames_reassembled",
 )
 
 

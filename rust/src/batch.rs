@@ -240,23 +240,13 @@ impl TimeColumn {
     /// Consecutive rows mostly share an hour, so a row only reaches the set when its pair
     /// differs from the previous local row's.
     pub fn local_hours(&self, out: &mut std::collections::BTreeSet<(i64, u8)>) {
-        self.each_local_hour(|h, fold| {
-            out.insert((h, fold));
-        });
-    }
-
-    /// Calls `f(wall-clock hour since the epoch, fold)` once per run of consecutive local rows
-    /// that share the pair (so every pair [`TimeColumn::local_hours`] holds is passed at least
-    /// once).
-    pub fn each_local_hour<F: FnMut(i64, u8)>(&self, mut f: F) {
         let mut prev = None;
-        for (&us, &z) in self.utc_us.iter().zip(&self.zone) {
-            // only valid rows have a local zone code (see `push`)
-            if z != zone_code::RESOLVED {
+        for (i, (&us, &z)) in self.utc_us.iter().zip(&self.zone).enumerate() {
+            if z != zone_code::RESOLVED && self.validity.get(i) {
                 let key = (us.div_euclid(US_PER_HOUR), z - 1);
                 if prev != Some(key) {
                     prev = Some(key);
-                    f(key.0, key.1);
+                    out.insert(key);
                 }
             }
         }
@@ -278,28 +268,24 @@ impl TimeColumn {
             .collect()
     }
 
-    /// [`TimeColumn::resolve`] in place, consuming the column: the UTC microseconds of every
-    /// row and the validity. `offset_us` is called once per run of consecutive local rows that
-    /// share a (wall hour, fold) pair, not once per row.
-    pub fn into_resolved<F: FnMut(i64, u8) -> Option<i64>>(
-        self,
-        mut offset_us: F,
-    ) -> (Vec<i64>, Bitmap) {
-        let TimeColumn {
-            mut utc_us,
-            zone,
-            validity,
-        } = self;
+    /// [`TimeColumn::resolve`] in place, in one pass: `offset_us(wall hour, fold)` is called
+    /// once per run of consecutive local rows that share the pair. Each row done is marked
+    /// [`zone_code::RESOLVED`], so when `offset_us` fails the column stays consistent (resolved
+    /// rows, then rows still in local time) and a later call goes on where this one stopped.
+    pub fn resolve_in_place<E, F>(&mut self, mut offset_us: F) -> Result<(), E>
+    where
+        F: FnMut(i64, u8) -> Result<Option<i64>, E>,
+    {
         let mut prev: Option<((i64, u8), Option<i64>)> = None;
-        for (us, &z) in utc_us.iter_mut().zip(&zone) {
-            if z == zone_code::RESOLVED {
+        for (us, z) in self.utc_us.iter_mut().zip(self.zone.iter_mut()) {
+            if *z == zone_code::RESOLVED {
                 continue;
             }
-            let key = (us.div_euclid(US_PER_HOUR), z - 1);
+            let key = (us.div_euclid(US_PER_HOUR), *z - 1);
             let off = match prev {
                 Some((k, o)) if k == key => o,
                 _ => {
-                    let o = offset_us(key.0, key.1);
+                    let o = offset_us(key.0, key.1)?;
                     prev = Some((key, o));
                     o
                 }
@@ -307,8 +293,9 @@ impl TimeColumn {
             if let Some(o) = off {
                 *us -= o;
             }
+            *z = zone_code::RESOLVED;
         }
-        (utc_us, validity)
+        Ok(())
     }
 }
 
@@ -355,6 +342,8 @@ pub struct Batch {
     pub numbers: Vec<Option<NumColumn>>,
     /// Each telegram's frame bytes.
     pub raw: RawFrames,
+    /// Rows whose frames are not one span of the input (`RawFrames::Spans` only): (row, bytes).
+    pub raw_copies: Vec<(usize, Vec<u8>)>,
     /// Error records, in stream order.
     pub errors: Vec<ErrorRecord>,
     /// Decoder counters.
@@ -480,6 +469,9 @@ impl Batch {
     /// The frame bytes of row `i`; `input` is what the batch was decoded from (used when the
     /// batch holds spans, see [`RawFrames`]).
     pub fn raw_frame<'s>(&'s self, i: usize, input: &'s [u8]) -> Option<&'s [u8]> {
+        if let Ok(k) = self.raw_copies.binary_search_by_key(&i, |(row, _)| *row) {
+            return self.raw_copies.get(k).map(|(_, b)| b.as_slice());
+        }
         match &self.raw {
             RawFrames::Spans(lens) => {
                 let a = usize::try_from(*self.offset.get(i)?).ok()?;
@@ -560,7 +552,19 @@ impl Batch {
                 telegram,
                 offset,
                 raw,
-            } => self.push(telegram, offset, raw),
+                end,
+            } => {
+                if end.checked_sub(offset) == Some(raw.len() as u64) {
+                    self.push(telegram, offset, raw);
+                } else {
+                    // a reassembled message with other bytes between its frames: its bytes
+                    // are not one span of the input
+                    if matches!(self.raw, RawFrames::Spans(_)) {
+                        self.raw_copies.push((self.len(), raw.to_vec()));
+                    }
+                    self.push(telegram, offset, raw);
+                }
+            }
             DecoderEvent::Error(r) => self.errors.push(r),
         }
     }
@@ -615,6 +619,8 @@ impl Batch {
                 (None, None) => {}
             }
         }
+        self.raw_copies
+            .extend(other.raw_copies.into_iter().map(|(r, b)| (r + rows, b)));
         self.raw.append(other.raw);
         self.errors.extend(other.errors.into_iter().map(|mut r| {
             r.offset += base;
@@ -628,12 +634,15 @@ impl Batch {
         s.split.bytes_skipped += o.split.bytes_skipped;
         s.telegrams += o.telegrams;
         s.frames_undecodable += o.frames_undecodable;
+        s.frames_reassembled += o.frames_reassembled;
         self.seal();
     }
 }
 
 /// Where to cut `data` into about `parts` pieces: each cut is the start of a frame the splitter
-/// accepts (so no frame is split), found by scanning up to 1 MiB after the even cut point.
+/// accepts that begins a message (an HDLC frame with an LLC header and a complete or first
+/// APDU, the first M-Bus segment, a P1 telegram, a raw ciphered APDU), so no frame and no
+/// reassembled message is split; found by scanning up to 1 MiB after the even cut point.
 pub fn frame_cuts(data: &[u8], parts: usize) -> Vec<usize> {
     const WINDOW: usize = 1 << 20;
     let mut cuts = vec![0];
@@ -643,10 +652,35 @@ pub fn frame_cuts(data: &[u8], parts: usize) -> Vec<usize> {
             continue;
         };
         let mut first = None;
-        let mut splitter = crate::hdlc::FrameSplitter::new();
+        let mut splitter = crate::hdlc::FrameSplitter::with_protocols(
+            crate::hdlc::frame::MAX_FRAME_LEN,
+            crate::hdlc::Protocols::ALL,
+        );
         splitter.push(window, |ev| {
-            if let (crate::hdlc::Event::Frame(f), None) = (ev, first) {
-                first = Some(f.offset);
+            if first.is_some() {
+                return;
+            }
+            let starts = match ev {
+                crate::hdlc::Event::Frame(f) => matches!(
+                    crate::dlms::apdu::strip_llc(f.information()),
+                    Ok(([0x0F | 0xDB | 0xDC, ..], 3))
+                ),
+                crate::hdlc::Event::Link(l) => match l.kind {
+                    // CI 0x00..=0x1F: segment number 0 starts a message
+                    crate::hdlc::LinkKind::Mbus => l
+                        .bytes
+                        .get(6)
+                        .is_some_and(|ci| *ci <= 0x1F && ci & 0x0F == 0),
+                    _ => true,
+                },
+                crate::hdlc::Event::Error(_) => false,
+            };
+            if starts {
+                first = Some(match ev {
+                    crate::hdlc::Event::Frame(f) => f.offset,
+                    crate::hdlc::Event::Link(l) => l.offset,
+                    crate::hdlc::Event::Error(r) => r.offset,
+                });
             }
         });
         if let Some(off) = first {
@@ -837,6 +871,56 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
+    }
+
+    #[test]
+    fn resolve_in_place_matches_resolve_and_resumes() {
+        let h = US_PER_HOUR;
+        let mut t = TimeColumn::default();
+        for (us, z, valid) in [
+            (5 * h + 7, zone_code::LOCAL_FOLD0, true),
+            (5 * h + 9, zone_code::LOCAL_FOLD0, true),
+            (9 * h, zone_code::RESOLVED, true),
+            (5 * h + 1, zone_code::LOCAL_FOLD1, true),
+            (0, zone_code::RESOLVED, false),
+            (-3 * h + 2, zone_code::LOCAL_FOLD0, true),
+            (5 * h, zone_code::LOCAL_FOLD0, true),
+        ] {
+            t.utc_us.push(us);
+            t.zone.push(z);
+            t.validity.push(valid);
+        }
+        let mut hours = std::collections::BTreeSet::new();
+        t.local_hours(&mut hours);
+        assert_eq!(
+            hours.into_iter().collect::<Vec<_>>(),
+            [(-3, 0), (5, 0), (5, 1)]
+        );
+        let offset = |hour: i64, fold: u8| (hour != -3).then_some(hour * 1000 + i64::from(fold));
+        let want = t.resolve(offset);
+        // fails on the second lookup, then goes on
+        let mut calls = 0;
+        let mut u = t.clone();
+        let r = u.resolve_in_place(|hour, fold| {
+            calls += 1;
+            if calls == 2 {
+                Err(())
+            } else {
+                Ok(offset(hour, fold))
+            }
+        });
+        assert_eq!(r, Err(()));
+        assert_eq!(calls, 2);
+        let mut calls = 0;
+        u.resolve_in_place(|hour, fold| {
+            calls += 1;
+            Ok::<_, ()>(offset(hour, fold))
+        })
+        .unwrap();
+        assert_eq!(calls, 3); // (5, 1), (-3, 0), (5, 0): once per run, not per row
+        assert_eq!(u.utc_us, want);
+        assert!(u.zone.iter().all(|&z| z == zone_code::RESOLVED));
+        assert_eq!(u.validity, t.validity);
     }
 
     #[test]

@@ -9,9 +9,13 @@ use alloc::vec::Vec;
 
 use crate::dlms::apdu::{strip_llc, DataNotification};
 use crate::dlms::axdr::{decode_into_limited, Node, MAX_DEPTH};
-use crate::dlms::security::{CipheredApdu, CounterCheck, CounterTracker, Decrypted, KeyRing};
+use crate::dlms::security::{
+    CipheredApdu, CounterCheck, CounterTracker, Decrypted, KeyRing, Protection,
+};
 use crate::error::{Error, ErrorKind, Layer, Result};
-use crate::hdlc::{ErrorRecord, Event, FrameSplitter, HdlcFrame, Stats as SplitStats};
+use crate::hdlc::{
+    ErrorRecord, Event, FrameSpan, FrameSplitter, HdlcFrame, LinkSpan, Stats as SplitStats,
+};
 use crate::meters::{map, LinkHints};
 use crate::telegram::{recycle, ObjectRef, Telegram, TelegramRef};
 
@@ -82,7 +86,11 @@ fn decode_apdu<'a>(
                 .map_err(|e| e.add_offset(at))?;
             tg.system_title = Some(d.system_title);
             tg.invocation_counter = Some(d.invocation_counter);
-            if !d.authenticated {
+            // a tag was sent but could not be checked (no authentication key)
+            if matches!(
+                d.protection,
+                Protection::EncryptedTagUnchecked | Protection::AuthenticationUnchecked
+            ) {
                 tg.flags.set(crate::quality::UNAUTHENTICATED);
             }
             Ok(Some(d))
@@ -156,11 +164,96 @@ pub fn decode_frame_keyed(data: &[u8], limits: &Limits, keys: &KeyRing) -> Resul
             }
         }
     }
+    if needs_stream(data) {
+        return decode_frames(data, limits, keys);
+    }
     let mut nodes = Vec::new();
     let mut plain = Vec::new();
     let mut tg = TelegramRef::with_objects(Vec::new());
     decode_link_frame(data, &mut nodes, &mut tg, max_depth, keys, &mut plain)?;
     Ok(tg.to_owned())
+}
+
+/// Whether `data` is one frame of a protocol other than HDLC, or several link frames forming
+/// one message (HDLC segments, General Block Transfer blocks, M-Bus segments): those go
+/// through the stream decoder.
+fn needs_stream(data: &[u8]) -> bool {
+    match data {
+        [0x68, ..] | [b'/', ..] | [0xDB | 0xDC, 0x08, ..] => true,
+        [0x7E, hi, lo, ..] if hi >> 4 == 0xA => {
+            let claimed = (usize::from(hi & 0x07) << 8 | usize::from(*lo)) + 2;
+            let segmented = hi & 0x08 != 0;
+            // bytes after the first frame (other than trailing idle flags), or a segmented
+            // first frame: a message of several frames
+            let more = data
+                .get(claimed..)
+                .is_some_and(|rest| rest.iter().any(|&b| b != 0x7E));
+            // a block of a General Block Transfer is a message part even when alone
+            let block = data
+                .get(..claimed)
+                .and_then(|f| HdlcFrame::from_flagged(f).ok())
+                .is_some_and(|f| {
+                    matches!(
+                        strip_llc(f.information_slice()),
+                        Ok(([crate::dlms::gbt::GENERAL_BLOCK_TRANSFER, ..], _))
+                    )
+                });
+            segmented || more || block
+        }
+        _ => false,
+    }
+}
+
+/// Strict decode of a message of one or more link frames of any protocol: the stream decoder
+/// must find exactly one telegram and nothing else.
+fn decode_frames(data: &[u8], limits: &Limits, keys: &KeyRing) -> Result<Telegram> {
+    let mut dec = Decoder::with_keys(*limits, keys.clone());
+    let mut out: Option<Telegram> = None;
+    let mut first_error: Option<Error> = None;
+    let mut extra = false;
+    let mut on = |ev: DecoderEvent<'_>| match ev {
+        DecoderEvent::Telegram { telegram, .. } => {
+            if out.is_none() {
+                out = Some(telegram.to_owned());
+            } else {
+                extra = true;
+            }
+        }
+        DecoderEvent::Error(r) => {
+            if first_error.is_none() {
+                let at = usize::try_from(r.offset).unwrap_or(usize::MAX);
+                first_error = Some(r.error.add_offset(at));
+            }
+        }
+    };
+    dec.push(data, &mut on);
+    dec.finish(&mut on);
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if extra {
+        return Err(Error::new(
+            Layer::Stream,
+            0,
+            ErrorKind::Malformed("more than one telegram in the frames given"),
+        ));
+    }
+    let stats = dec.stats();
+    match out {
+        Some(mut tg) if stats.frames_reassembled == 0 => {
+            // no history: the counters of a single message say nothing
+            tg.flags.0 &= !crate::quality::STATEFUL;
+            Ok(tg)
+        }
+        _ => Err(Error::new(
+            Layer::Stream,
+            data.len(),
+            ErrorKind::Truncated {
+                needed: data.len() + 1,
+                available: data.len(),
+            },
+        )),
+    }
 }
 
 /// The strict one-frame decode of [`decode_frame_with`], into borrowed scratch.
@@ -261,34 +354,43 @@ pub struct Stats {
     pub split: SplitStats,
     /// Telegrams decoded.
     pub telegrams: u64,
-    /// Valid frames whose content could not be decoded (each has an error record).
+    /// Valid frames (or reassembled messages) whose content could not be decoded (each has an
+    /// error record).
     pub frames_undecodable: u64,
+    /// Frames taken into messages of several frames (HDLC segments, block-transfer blocks,
+    /// M-Bus segments) beyond the one frame their telegram or error accounts for, and frames of
+    /// a message still incomplete: `frames_ok = telegrams + frames_undecodable +
+    /// frames_reassembled`.
+    pub frames_reassembled: u64,
 }
 
 /// An event of the stream decoder, in stream order.
 #[derive(Debug)]
 pub enum DecoderEvent<'a> {
     /// A decoded telegram (borrowing the frame; [`TelegramRef::to_owned`] keeps it), with the
-    /// frame's stream offset and bytes (flags included).
+    /// stream offset of its (first) frame and the bytes of its frame(s).
     Telegram {
         /// The telegram.
         telegram: &'a TelegramRef<'a>,
-        /// Stream offset of the frame's opening flag.
+        /// Stream offset of the first byte of its (first) frame.
         offset: u64,
-        /// The frame bytes.
+        /// The frame bytes (flags included); for a message reassembled from several frames,
+        /// those frames concatenated.
         raw: &'a [u8],
+        /// Stream offset one past its (last) frame: `end - offset == raw.len()` unless other
+        /// bytes came between the frames of a reassembled message.
+        end: u64,
     },
     /// Something skipped or undecodable.
     Error(ErrorRecord),
 }
 
-/// Sans-IO stream decoder: push bytes, get telegrams and error records. Lax: bad input is
-/// skipped, counted and recorded; every good frame around it is kept.
+/// What the decoding of one APDU needs besides its bytes (everything of the stream decoder
+/// but the splitter and the reassemblers).
 #[derive(Debug)]
-pub struct Decoder {
-    splitter: FrameSplitter,
+struct Cx {
     max_depth: u8,
-    scratch: Vec<Node<'static>>,
+    nodes: Vec<Node<'static>>,
     objects: Vec<ObjectRef<'static>>,
     tracker: crate::quality::Tracker,
     keys: KeyRing,
@@ -296,6 +398,142 @@ pub struct Decoder {
     counters: CounterTracker,
     telegrams: u64,
     undecodable: u64,
+    reassembled: u64,
+}
+
+/// Where an APDU to decode came from.
+#[derive(Debug, Clone, Copy)]
+struct Origin<'r> {
+    offset: u64,
+    raw: &'r [u8],
+    end: u64,
+}
+
+impl Cx {
+    /// A frame went into a reassembler.
+    fn taken(&mut self) {
+        self.reassembled += 1;
+    }
+
+    /// A reassembler discarded a message: one error for it.
+    fn discarded<F: FnMut(DecoderEvent<'_>)>(&mut self, r: ErrorRecord, sink: &mut F) {
+        self.reassembled = self.reassembled.saturating_sub(1);
+        self.undecodable += 1;
+        sink(DecoderEvent::Error(r));
+    }
+
+    /// A reassembler completed a message (its telegram or error is counted by `emit`).
+    fn completed(&mut self) {
+        self.reassembled = self.reassembled.saturating_sub(1);
+    }
+
+    /// Decodes one APDU (with or without LLC) and hands the telegram or the error to `sink`.
+    /// `at` is the APDU's position within `origin.raw` (for error offsets), `llc` whether an
+    /// LLC header may precede it.
+    fn emit<F: FnMut(DecoderEvent<'_>)>(
+        &mut self,
+        apdu: &[u8],
+        llc: bool,
+        at: usize,
+        hints: LinkHints<'_>,
+        origin: Origin<'_>,
+        sink: &mut F,
+    ) {
+        let mut nodes: Vec<Node<'_>> = recycle(core::mem::take(&mut self.nodes));
+        let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut self.objects)));
+        let result = if llc {
+            decode_information(
+                apdu,
+                hints,
+                &mut nodes,
+                &mut tg,
+                self.max_depth,
+                &self.keys,
+                &mut self.plain,
+            )
+        } else {
+            decode_apdu(
+                apdu,
+                hints,
+                &mut nodes,
+                &mut tg,
+                self.max_depth,
+                &self.keys,
+                &mut self.plain,
+            )
+        }
+        .map_err(|e| e.add_offset(at));
+        self.nodes = recycle(nodes);
+        match result {
+            Ok(_) => {
+                let stateful = self.tracker.check(&tg);
+                tg.flags.0 |= stateful.0 | counter_flags(&mut self.counters, &tg);
+                self.telegrams += 1;
+                sink(DecoderEvent::Telegram {
+                    telegram: &tg,
+                    offset: origin.offset,
+                    raw: origin.raw,
+                    end: origin.end,
+                });
+            }
+            Err(error) => {
+                self.undecodable += 1;
+                sink(DecoderEvent::Error(ErrorRecord {
+                    offset: origin.offset,
+                    length: origin.end - origin.offset,
+                    error,
+                }));
+            }
+        }
+        self.objects = recycle(tg.objects);
+    }
+}
+
+/// The frames of a message being reassembled, kept so the telegram can give its bytes.
+#[derive(Debug, Default)]
+struct Parts {
+    bytes: Vec<u8>,
+    /// (stream offset, position in `bytes`) of each frame.
+    starts: Vec<(u64, usize)>,
+}
+
+impl Parts {
+    fn add(&mut self, offset: u64, frame: &[u8]) {
+        self.starts.push((offset, self.bytes.len()));
+        self.bytes.extend_from_slice(frame);
+    }
+
+    /// The bytes of the frames from stream offset `first` on.
+    fn from(&self, first: u64) -> &[u8] {
+        let at = self
+            .starts
+            .iter()
+            .find(|(o, _)| *o >= first)
+            .map_or(self.bytes.len(), |(_, p)| *p);
+        self.bytes.get(at..).unwrap_or(&[])
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.starts.clear();
+    }
+}
+
+/// Sans-IO stream decoder: push bytes, get telegrams and error records. Lax: bad input is
+/// skipped, counted and recorded; every good frame around it is kept.
+///
+/// It recognises HDLC frames, M-Bus long frames, DSMR/P1 telegrams and raw ciphered APDUs in
+/// the same stream, reassembles HDLC segments, General Block Transfer blocks and M-Bus
+/// segments, and decrypts ciphered APDUs with its keys.
+#[derive(Debug)]
+pub struct Decoder {
+    splitter: FrameSplitter,
+    cx: Cx,
+    segments: crate::hdlc::segments::SegmentReassembler,
+    blocks: crate::dlms::gbt::GbtReassembler,
+    mbus: crate::mbus::MbusReassembler,
+    hdlc_parts: Parts,
+    mbus_parts: Parts,
 }
 
 impl Default for Decoder {
@@ -312,25 +550,33 @@ impl Decoder {
 
     /// A decoder under the given [`Limits`].
     pub fn with_limits(limits: Limits) -> Self {
-        Decoder {
-            splitter: FrameSplitter::with_max_frame_length(limits.max_frame_length),
-            max_depth: limits.max_depth,
-            scratch: Vec::new(),
-            objects: Vec::new(),
-            tracker: crate::quality::Tracker::default(),
-            keys: KeyRing::new(),
-            plain: Vec::new(),
-            counters: CounterTracker::new(),
-            telegrams: 0,
-            undecodable: 0,
-        }
+        Self::with_keys(limits, KeyRing::new())
     }
 
     /// A decoder under the given [`Limits`] that decrypts ciphered APDUs with `keys`.
     pub fn with_keys(limits: Limits, keys: KeyRing) -> Self {
         Decoder {
-            keys,
-            ..Self::with_limits(limits)
+            splitter: FrameSplitter::with_protocols(
+                limits.max_frame_length,
+                crate::hdlc::Protocols::ALL,
+            ),
+            cx: Cx {
+                max_depth: limits.max_depth,
+                nodes: Vec::new(),
+                objects: Vec::new(),
+                tracker: crate::quality::Tracker::default(),
+                keys,
+                plain: Vec::new(),
+                counters: CounterTracker::new(),
+                telegrams: 0,
+                undecodable: 0,
+                reassembled: 0,
+            },
+            segments: crate::hdlc::segments::SegmentReassembler::new(),
+            blocks: crate::dlms::gbt::GbtReassembler::new(),
+            mbus: crate::mbus::MbusReassembler::new(),
+            hdlc_parts: Parts::default(),
+            mbus_parts: Parts::default(),
         }
     }
 
@@ -338,8 +584,9 @@ impl Decoder {
     pub fn stats(&self) -> Stats {
         Stats {
             split: self.splitter.stats(),
-            telegrams: self.telegrams,
-            frames_undecodable: self.undecodable,
+            telegrams: self.cx.telegrams,
+            frames_undecodable: self.cx.undecodable,
+            frames_reassembled: self.cx.reassembled,
         }
     }
 
@@ -359,77 +606,161 @@ impl Decoder {
     }
 
     fn run<F: FnMut(DecoderEvent<'_>)>(&mut self, chunk: Option<&[u8]>, mut sink: F) {
-        let mut scratch: Vec<Node<'_>> = recycle(core::mem::take(&mut self.scratch));
-        let mut objects: Vec<ObjectRef<'_>> = recycle(core::mem::take(&mut self.objects));
-        let mut telegrams = 0u64;
-        let mut undecodable = 0u64;
-        let tracker = &mut self.tracker;
-        let counters = &mut self.counters;
-        let keys = &self.keys;
-        let plain = &mut self.plain;
-        let max_depth = self.max_depth;
+        let Decoder {
+            splitter,
+            cx,
+            segments,
+            blocks,
+            mbus,
+            hdlc_parts,
+            mbus_parts,
+        } = self;
         let mut on_event = |ev: Event<'_>| match ev {
-            Event::Frame(f) => {
-                let mut nodes: Vec<Node<'_>> = recycle(core::mem::take(&mut scratch));
-                let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut objects)));
-                let hints = LinkHints {
-                    dest: f.header.dest.bytes(),
-                    src: f.header.src.bytes(),
-                    system_title: None,
-                };
-                let info_at = 1 + f.header.info_offset();
-                let result = if f.header.segmented {
-                    Err(Error::new(
-                        Layer::Hdlc,
-                        1,
-                        ErrorKind::Malformed(
-                            "segmented HDLC frames need reassembly (not yet supported)",
-                        ),
-                    ))
-                } else {
-                    decode_information(
-                        f.information(),
-                        hints,
-                        &mut nodes,
-                        &mut tg,
-                        max_depth,
-                        keys,
-                        plain,
-                    )
-                    .map_err(|e| e.add_offset(info_at))
-                };
-                scratch = recycle(nodes);
-                match result {
-                    Ok(_) => {
-                        let stateful = tracker.check(&tg);
-                        tg.flags.0 |= stateful.0 | counter_flags(counters, &tg);
-                        telegrams += 1;
-                        sink(DecoderEvent::Telegram {
-                            telegram: &tg,
-                            offset: f.offset,
-                            raw: f.bytes,
-                        });
-                    }
-                    Err(error) => {
-                        undecodable += 1;
-                        sink(DecoderEvent::Error(ErrorRecord {
-                            offset: f.offset,
-                            length: f.bytes.len() as u64,
-                            error,
-                        }));
-                    }
+            Event::Frame(f) => on_hdlc(cx, segments, blocks, hdlc_parts, &f, &mut sink),
+            Event::Link(l) => match l.kind {
+                crate::hdlc::LinkKind::Mbus => on_mbus(cx, mbus, mbus_parts, &l, &mut sink),
+                crate::hdlc::LinkKind::Apdu => {
+                    let origin = Origin {
+                        offset: l.offset,
+                        raw: l.bytes,
+                        end: l.offset + l.bytes.len() as u64,
+                    };
+                    cx.emit(l.bytes, false, 0, LinkHints::default(), origin, &mut sink);
                 }
-                objects = recycle(tg.objects);
-            }
+                crate::hdlc::LinkKind::P1 => {
+                    cx.undecodable += 1;
+                    sink(DecoderEvent::Error(ErrorRecord {
+                        offset: l.offset,
+                        length: l.bytes.len() as u64,
+                        error: Error::new(
+                            Layer::P1,
+                            0,
+                            ErrorKind::Malformed("P1 telegrams are not decoded yet"),
+                        ),
+                    }));
+                }
+            },
             Event::Error(r) => sink(DecoderEvent::Error(r)),
         };
         match chunk {
-            Some(c) => self.splitter.push(c, &mut on_event),
-            None => self.splitter.finish(&mut on_event),
+            Some(c) => splitter.push(c, &mut on_event),
+            None => splitter.finish(&mut on_event),
         }
-        self.telegrams += telegrams;
-        self.undecodable += undecodable;
-        self.scratch = recycle(scratch);
-        self.objects = recycle(objects);
+    }
+}
+
+/// An HDLC frame: decoded at once, or (segmented, or a block of a General Block Transfer)
+/// kept until its message is complete.
+fn on_hdlc<F: FnMut(DecoderEvent<'_>)>(
+    cx: &mut Cx,
+    segments: &mut crate::hdlc::segments::SegmentReassembler,
+    blocks: &mut crate::dlms::gbt::GbtReassembler,
+    parts: &mut Parts,
+    f: &FrameSpan<'_>,
+    sink: &mut F,
+) {
+    let hints = LinkHints {
+        dest: f.header.dest.bytes(),
+        src: f.header.src.bytes(),
+        system_title: None,
+    };
+    let info = f.information();
+    let info_at = 1 + f.header.info_offset();
+    let end = f.offset + f.bytes.len() as u64;
+    let block = matches!(
+        strip_llc(info),
+        Ok(([crate::dlms::gbt::GENERAL_BLOCK_TRANSFER, ..], _))
+    );
+    if !f.header.segmented && !segments.is_pending() && !block && !blocks.is_pending() {
+        // the common case: one frame, one APDU
+        let origin = Origin {
+            offset: f.offset,
+            raw: f.bytes,
+            end,
+        };
+        cx.emit(info, true, info_at, hints, origin, sink);
+        return;
+    }
+    if !segments.is_pending() && !blocks.is_pending() {
+        parts.clear();
+    }
+    parts.add(f.offset, f.bytes);
+    cx.taken();
+    // S-bit reassembly first (a frame that is not segmented completes at once)
+    let progress = segments.push_frame(f);
+    if let Some(r) = progress.discarded {
+        cx.discarded(r, sink);
+    }
+    let Some(m) = progress.complete else {
+        return;
+    };
+    let (m_first, m_end) = (m.first_offset, m.end_offset);
+    if m.apdu.first() == Some(&crate::dlms::gbt::GENERAL_BLOCK_TRANSFER) {
+        let progress = blocks.push_apdu(m.apdu, m_first, m_end - m_first);
+        if let Some(r) = progress.discarded {
+            cx.discarded(r, sink);
+        }
+        if let Some(b) = progress.complete {
+            cx.completed();
+            let origin = Origin {
+                offset: b.first_offset,
+                raw: parts.from(b.first_offset),
+                end: b.end_offset,
+            };
+            cx.emit(b.apdu, false, 0, hints, origin, sink);
+            parts.clear();
+        }
+    } else {
+        cx.completed();
+        let origin = Origin {
+            offset: m_first,
+            raw: parts.from(m_first),
+            end: m_end,
+        };
+        cx.emit(m.apdu, false, 0, hints, origin, sink);
+        if !blocks.is_pending() {
+            parts.clear();
+        }
+    }
+}
+
+/// An M-Bus long frame: its segment kept until the message is complete.
+fn on_mbus<F: FnMut(DecoderEvent<'_>)>(
+    cx: &mut Cx,
+    mbus: &mut crate::mbus::MbusReassembler,
+    parts: &mut Parts,
+    l: &LinkSpan<'_>,
+    sink: &mut F,
+) {
+    let frame = match crate::mbus::MbusFrame::new_checked(l.bytes) {
+        Ok(f) => f,
+        Err(error) => {
+            cx.undecodable += 1;
+            sink(DecoderEvent::Error(ErrorRecord {
+                offset: l.offset,
+                length: l.bytes.len() as u64,
+                error,
+            }));
+            return;
+        }
+    };
+    if !mbus.is_pending() {
+        parts.clear();
+    }
+    parts.add(l.offset, l.bytes);
+    cx.taken();
+    let progress = mbus.push(&frame, l.offset);
+    if let Some(r) = progress.discarded {
+        cx.discarded(r, sink);
+    }
+    if let Some(m) = progress.complete {
+        cx.completed();
+        let origin = Origin {
+            offset: m.first_offset,
+            raw: parts.from(m.first_offset),
+            end: m.end_offset,
+        };
+        cx.emit(m.apdu, false, 0, LinkHints::default(), origin, sink);
+        parts.clear();
     }
 }

@@ -4,7 +4,7 @@
 //! is turned into a Python exception by [`to_py_err`] alone, using the classes defined in
 //! `hanport/errors.py`. No function here can panic on input: no `unwrap`, no indexing.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
@@ -76,6 +76,129 @@ impl ErrorLog {
     fn drain(&mut self) -> Vec<PyErrorRecord> {
         self.records.drain(..).collect()
     }
+}
+
+/// 16 bytes of key material from `bytes` or a hex string (whitespace ignored); `None` for
+/// anything else. The value is never echoed in an error.
+fn key16(v: &Bound<'_, PyAny>) -> Option<[u8; 16]> {
+    fixed_bytes::<16>(v)
+}
+
+fn fixed_bytes<const N: usize>(v: &Bound<'_, PyAny>) -> Option<[u8; N]> {
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return <[u8; N]>::try_from(b.as_bytes()).ok();
+    }
+    let s: String = v.extract().ok()?;
+    let digits: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (slot, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let hi = char::from(*pair.first()?).to_digit(16)?;
+        let lo = char::from(*pair.get(1)?).to_digit(16)?;
+        *slot = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
+}
+
+/// The `keys=` argument as a key ring: None; a mapping from system title (16 hex digits or 8
+/// bytes; `"*"` for any meter) to an encryption key (32 hex digits or 16 bytes) or to a mapping
+/// `{"ek": ..., "ak": ...}`; or the path of a JSON (or TOML) key file holding such a mapping.
+/// Errors name the system title, never a key.
+fn key_ring(
+    py: Python<'_>,
+    keys: Option<&Bound<'_, PyAny>>,
+) -> PyResult<crate::dlms::security::KeyRing> {
+    use crate::dlms::security::{KeyRing, Keys, TitleMatch};
+    let mut ring = KeyRing::new();
+    let Some(keys) = keys else {
+        return Ok(ring);
+    };
+    if keys.is_none() {
+        return Ok(ring);
+    }
+    let os = py.import("os")?;
+    let is_path = keys.is_instance_of::<pyo3::types::PyString>()
+        || keys.is_instance(&os.getattr("PathLike")?)?;
+    let mapping = if is_path {
+        let path = os.getattr("fspath")?.call1((keys,))?;
+        let text: String = py
+            .import("pathlib")?
+            .getattr("Path")?
+            .call1((&path,))?
+            .call_method0("read_text")?
+            .extract()?;
+        match py.import("json")?.getattr("loads")?.call1((&text,)) {
+            Ok(m) => m,
+            Err(_) => match py.import("tomllib") {
+                Ok(toml) => toml.getattr("loads")?.call1((&text,)).map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "key file {}: neither JSON nor TOML",
+                        path.str().map(|s| s.to_string()).unwrap_or_default()
+                    ))
+                })?,
+                Err(_) => {
+                    return Err(PyValueError::new_err(format!(
+                        "key file {}: not JSON (TOML needs Python 3.11)",
+                        path.str().map(|s| s.to_string()).unwrap_or_default()
+                    )))
+                }
+            },
+        }
+    } else {
+        keys.clone()
+    };
+    let items = mapping
+        .call_method0("items")
+        .map_err(|_| PyTypeError::new_err("keys must be a mapping or the path of a key file"))?;
+    for item in items.try_iter()? {
+        let (title, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+        let title_text = title
+            .extract::<String>()
+            .unwrap_or_else(|_| "<bytes>".to_owned());
+        let which = if title_text.trim() == "*" {
+            TitleMatch::Any
+        } else {
+            match fixed_bytes::<8>(&title) {
+                Some(t) => TitleMatch::Exact(t),
+                None => {
+                    return Err(PyValueError::new_err(format!(
+                        "keys: system title {title_text:?} must be 16 hex digits, 8 bytes or \"*\""
+                    )))
+                }
+            }
+        };
+        let bad = |what: &str| {
+            PyValueError::new_err(format!(
+                "keys: the {what} for system title {title_text} must be 32 hex digits or 16 bytes"
+            ))
+        };
+        let entry = if value.is_instance_of::<PyDict>()
+            || value.hasattr("keys")? && !value.is_instance_of::<pyo3::types::PyString>()
+        {
+            let get = |k: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+                match value.get_item(k) {
+                    Ok(v) if !v.is_none() => Ok(Some(v)),
+                    _ => Ok(None),
+                }
+            };
+            let ek = get("ek")?.ok_or_else(|| bad("encryption key (\"ek\")"))?;
+            let ek = key16(&ek).ok_or_else(|| bad("encryption key (\"ek\")"))?;
+            let ak = match get("ak")? {
+                Some(a) => Some(key16(&a).ok_or_else(|| bad("authentication key (\"ak\")"))?),
+                None => None,
+            };
+            Keys { ek, ak }
+        } else {
+            Keys {
+                ek: key16(&value).ok_or_else(|| bad("encryption key"))?,
+                ak: None,
+            }
+        };
+        ring.insert(which, entry);
+    }
+    Ok(ring)
 }
 
 /// The single mapping from core errors to Python exceptions.
@@ -291,6 +414,8 @@ struct PyStats {
     telegrams: u64,
     #[pyo3(get)]
     frames_undecodable: u64,
+    #[pyo3(get)]
+    frames_reassembled: u64,
 }
 
 #[pymethods]
@@ -298,14 +423,15 @@ impl PyStats {
     fn __repr__(&self) -> String {
         format!(
             "Stats(bytes_in={}, frames_ok={}, frames_bad_checksum={}, frames_malformed={}, \
-             bytes_skipped={}, telegrams={}, frames_undecodable={})",
+             bytes_skipped={}, telegrams={}, frames_undecodable={}, frames_reassembled={})",
             self.bytes_in,
             self.frames_ok,
             self.frames_bad_checksum,
             self.frames_malformed,
             self.bytes_skipped,
             self.telegrams,
-            self.frames_undecodable
+            self.frames_undecodable,
+            self.frames_reassembled
         )
     }
 
@@ -319,6 +445,7 @@ impl PyStats {
             ("bytes_skipped", self.bytes_skipped),
             ("telegrams", self.telegrams),
             ("frames_undecodable", self.frames_undecodable),
+            ("frames_reassembled", self.frames_reassembled),
         ]
         .into_iter()
         .collect()
@@ -522,6 +649,18 @@ impl PyTelegram {
         self.inner.meter_type.as_deref()
     }
 
+    /// The DLMS system title (16 hex digits) of an encrypted push's sender, or None.
+    #[getter]
+    fn system_title(&self) -> Option<String> {
+        self.inner.system_title.map(|t| hex(&t).to_uppercase())
+    }
+
+    /// The invocation counter of an encrypted push, or None.
+    #[getter]
+    fn invocation_counter(&self) -> Option<u32> {
+        self.inner.invocation_counter
+    }
+
     /// The meter clock as a tz-aware datetime, or None.
     #[getter]
     fn meter_time<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
@@ -713,12 +852,12 @@ fn decode_frame(
     max_depth: u32,
     max_frame_length: u32,
 ) -> PyResult<PyTelegram> {
-    let _ = keys; // encrypted pushes come with a later version
+    let ring = key_ring(py, keys)?;
     let limits = limits(max_depth, max_frame_length)?;
     let zone = zone_info(py, tz)?.unbind();
     let data = input(data)?;
     let bytes = data.as_slice();
-    let inner = crate::decode::decode_frame_with(bytes, &limits).map_err(to_py_err)?;
+    let inner = crate::decode::decode_frame_keyed(bytes, &limits, &ring).map_err(to_py_err)?;
     Ok(PyTelegram {
         inner,
         offset: 0,
@@ -757,6 +896,7 @@ impl PyDecoder {
                 telegram,
                 offset,
                 raw,
+                ..
             } => out.push(PyTelegram {
                 inner: telegram.to_owned(),
                 offset,
@@ -826,9 +966,9 @@ impl PyDecoder {
             }
             None => None,
         };
-        let _ = keys; // encrypted pushes come with a later version
+        let ring = key_ring(py, keys)?;
         Ok(PyDecoder {
-            core: CoreDecoder::with_limits(limits),
+            core: CoreDecoder::with_keys(limits, ring),
             errors: ErrorLog::new(max_errors),
             zone: zone_info(py, tz)?.unbind(),
             max_clock_drift,
@@ -874,6 +1014,7 @@ impl PyDecoder {
             bytes_skipped: s.split.bytes_skipped,
             telegrams: s.telegrams,
             frames_undecodable: s.frames_undecodable,
+            frames_reassembled: s.frames_reassembled,
         }
     }
 
@@ -950,6 +1091,8 @@ impl PyFrameSplitter {
                 raw: f.bytes.to_vec(),
                 header: f.header,
             }),
+            // an HDLC-only splitter finds no other link frames
+            Event::Link(_) => {}
             Event::Error(r) => {
                 errors.push(&r);
             }
@@ -1004,6 +1147,7 @@ impl PyFrameSplitter {
             bytes_skipped: s.bytes_skipped,
             telegrams: 0,
             frames_undecodable: 0,
+            frames_reassembled: 0,
         }
     }
 
@@ -1064,6 +1208,9 @@ mod _core {
 // ---------------------------------------------------------------------------------------------
 // Bulk decoding into columns (`hanport.decode_bytes`, `decode_file`, `iter_file`).
 
+#[path = "python_arrow.rs"]
+mod python_arrow;
+
 fn stats_of(s: &crate::decode::Stats) -> PyStats {
     PyStats {
         bytes_in: s.split.bytes_in,
@@ -1073,6 +1220,7 @@ fn stats_of(s: &crate::decode::Stats) -> PyStats {
         bytes_skipped: s.split.bytes_skipped,
         telegrams: s.telegrams,
         frames_undecodable: s.frames_undecodable,
+        frames_reassembled: s.frames_reassembled,
     }
 }
 
@@ -1086,6 +1234,7 @@ fn stats_delta(a: &crate::decode::Stats, b: &crate::decode::Stats) -> crate::dec
     d.split.bytes_skipped -= b.split.bytes_skipped.min(d.split.bytes_skipped);
     d.telegrams -= b.telegrams.min(d.telegrams);
     d.frames_undecodable -= b.frames_undecodable.min(d.frames_undecodable);
+    d.frames_reassembled -= b.frames_reassembled.min(d.frames_reassembled);
     d
 }
 
@@ -1120,8 +1269,9 @@ impl BatchInput {
 
 #[pyclass(name = "Batch", module = "hanport._core", frozen)]
 struct PyBatch {
-    /// Consecutive parts (several when decoded on several cores), never empty.
-    parts: Vec<crate::batch::Batch>,
+    /// Consecutive parts (several when decoded on several cores), never empty; their columns
+    /// go to NumPy on the first `to_arrow()` (see `python_arrow`).
+    parts: python_arrow::Parts,
     /// The input the parts' spans point into.
     input: BatchInput,
     tz: String,
@@ -1131,141 +1281,17 @@ struct PyBatch {
     input_error: Option<String>,
 }
 
-type ArrowColumn<'py> = (
-    &'static str,
-    &'static str,
-    usize,
-    usize,
-    Option<Bound<'py, PyBytes>>,
-    Bound<'py, PyBytes>,
-    Option<Bound<'py, PyBytes>>,
-);
-
-fn le_bytes<'py, T: Copy, const N: usize>(
-    py: Python<'py>,
-    v: &[T],
-    f: impl Fn(T) -> [u8; N],
-) -> Bound<'py, PyBytes> {
-    PyBytes::new_with(py, v.len() * N, |buf| {
-        for (dst, x) in buf.chunks_exact_mut(N).zip(v) {
-            dst.copy_from_slice(&f(*x));
-        }
-        Ok(())
-    })
-    .unwrap_or_else(|_| PyBytes::new(py, &[]))
-}
-
-fn validity<'py>(py: Python<'py>, b: &crate::batch::Bitmap) -> Option<Bound<'py, PyBytes>> {
-    (b.null_count() > 0).then(|| PyBytes::new(py, b.as_bytes()))
-}
-
-/// The Arrow buffers of one part (see `Batch._arrow_columns`).
-fn part_columns<'py>(
-    py: Python<'py>,
-    b: &crate::batch::Batch,
-    fields: &[(usize, &'static str)],
-    offsets: &std::collections::HashMap<(i64, u8), i64>,
-) -> Vec<ArrowColumn<'py>> {
-    let n = b.len();
-    let mut cols: Vec<ArrowColumn<'py>> = Vec::new();
-    cols.push((
-        "offset",
-        "uint64",
-        n,
-        0,
-        None,
-        le_bytes(py, &b.offset, u64::to_le_bytes),
-        None,
-    ));
-    for (name, c) in [
-        ("manufacturer", &b.manufacturer),
-        ("list_id", &b.list_id),
-        ("meter_id", &b.meter_id),
-        ("meter_type", &b.meter_type),
-    ] {
-        cols.push((
-            name,
-            "string",
-            n,
-            c.validity.null_count(),
-            validity(py, &c.validity),
-            PyBytes::new(py, &c.data),
-            Some(le_bytes(py, &c.offsets, i32::to_le_bytes)),
-        ));
-    }
-    for (name, c) in [
-        ("meter_time", &b.meter_time),
-        ("notification_time", &b.notification_time),
-    ] {
-        let us = c.resolve(|h, fold| offsets.get(&(h, fold)).copied());
-        cols.push((
-            name,
-            "timestamp",
-            n,
-            c.validity.null_count(),
-            validity(py, &c.validity),
-            le_bytes(py, &us, i64::to_le_bytes),
-            None,
-        ));
-    }
-    cols.push((
-        "flags",
-        "uint32",
-        n,
-        0,
-        None,
-        le_bytes(py, &b.flags, u32::to_le_bytes),
-        None,
-    ));
-    for &(i, field) in fields {
-        match b.numbers.get(i) {
-            Some(Some(c)) => cols.push((
-                field,
-                "float64",
-                n,
-                c.validity.null_count(),
-                validity(py, &c.validity),
-                le_bytes(py, &c.values, f64::to_le_bytes),
-                None,
-            )),
-            _ => cols.push((
-                field,
-                "null_float64",
-                n,
-                n,
-                None,
-                PyBytes::new(py, &[]),
-                None,
-            )),
-        }
-    }
-    cols
-}
-
-impl PyBatch {
-    /// Number columns present in some part: (index in TABLE, field).
-    fn number_columns(&self) -> Vec<(usize, &'static str)> {
-        crate::batch::number_fields()
-            .filter(|(i, _)| {
-                self.parts
-                    .iter()
-                    .any(|p| p.numbers.get(*i).is_some_and(Option::is_some))
-            })
-            .collect()
-    }
-}
-
 #[pymethods]
 impl PyBatch {
     fn __len__(&self) -> usize {
-        self.parts.iter().map(crate::batch::Batch::len).sum()
+        self.parts.len()
     }
 
     /// Decoder counters for the bytes of this batch.
     #[getter]
     fn stats(&self) -> PyStats {
         let mut total = crate::decode::Stats::default();
-        for p in &self.parts {
+        for p in self.parts.info() {
             let s = &p.stats;
             total.split.bytes_in += s.split.bytes_in;
             total.split.frames_ok += s.split.frames_ok;
@@ -1274,6 +1300,7 @@ impl PyBatch {
             total.split.bytes_skipped += s.split.bytes_skipped;
             total.telegrams += s.telegrams;
             total.frames_undecodable += s.frames_undecodable;
+            total.frames_reassembled += s.frames_reassembled;
         }
         stats_of(&total)
     }
@@ -1282,6 +1309,7 @@ impl PyBatch {
     #[getter]
     fn errors(&self) -> Vec<PyErrorRecord> {
         self.parts
+            .info()
             .iter()
             .flat_map(|p| p.errors.iter().map(PyErrorRecord::from))
             .collect()
@@ -1323,7 +1351,7 @@ impl PyBatch {
             "notification_time",
             "flags",
         ];
-        v.extend(self.number_columns().into_iter().map(|(_, f)| f));
+        v.extend(self.parts.fields());
         v
     }
 
@@ -1331,14 +1359,14 @@ impl PyBatch {
     fn telegrams(&self, py: Python<'_>) -> PyResult<Vec<PyTelegram>> {
         let mut out = Vec::with_capacity(self.__len__());
         let input = self.input.bytes(py);
-        for part in &self.parts {
-            for i in 0..part.len() {
+        for part in self.parts.frames(py)? {
+            for (i, (&offset, &flags)) in part.offset.iter().zip(&part.flags).enumerate() {
                 let raw = part.raw_frame(i, input).unwrap_or(&[]);
                 let mut inner = crate::decode::decode_frame(raw).map_err(to_py_err)?;
-                inner.flags.0 = part.flags.get(i).copied().unwrap_or(0);
+                inner.flags.0 = flags;
                 out.push(PyTelegram {
                     inner,
-                    offset: part.offset.get(i).copied().unwrap_or(0),
+                    offset,
                     raw: raw.to_vec(),
                     zone: self.zone.clone_ref(py),
                     received_at: None,
@@ -1348,29 +1376,11 @@ impl PyBatch {
         Ok(out)
     }
 
-    /// Distinct (wall-clock hour since the epoch, fold) pairs of rows in local time.
-    fn _zone_hours(&self) -> Vec<(i64, u8)> {
-        let mut set = std::collections::BTreeSet::new();
-        for p in &self.parts {
-            p.meter_time.local_hours(&mut set);
-            p.notification_time.local_hours(&mut set);
-        }
-        set.into_iter().collect()
-    }
-
-    /// Arrow buffers per part and column: (name, type, length, null count, validity, data,
-    /// offsets); type `"null_float64"` is an all-null column. `offsets` maps each
-    /// `_zone_hours()` pair to the zone's UTC offset in microseconds.
-    fn _arrow_columns<'py>(
-        &self,
-        py: Python<'py>,
-        offsets: std::collections::HashMap<(i64, u8), i64>,
-    ) -> Vec<Vec<ArrowColumn<'py>>> {
-        let fields = self.number_columns();
-        self.parts
-            .iter()
-            .map(|b| part_columns(py, b, &fields, &offsets))
-            .collect()
+    /// Arrow buffers per part and column, as read-only NumPy arrays that own the decoded
+    /// columns (made once, no copy): (name, type, length, null count, validity, data,
+    /// offsets); type `"null_float64"` is an all-null column. Needs numpy.
+    fn _arrow_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+        self.parts.arrow_columns(py, self.zone.bind(py))
     }
 
     /// The batch as a `pyarrow.Table` (needs `pip install hanport[arrow]`).
@@ -1393,7 +1403,11 @@ impl PyBatch {
         format!(
             "Batch(rows={}, errors={}, bytes_in={})",
             self.__len__(),
-            self.parts.iter().map(|p| p.errors.len()).sum::<usize>(),
+            self.parts
+                .info()
+                .iter()
+                .map(|p| p.errors.len())
+                .sum::<usize>(),
             self.stats().bytes_in
         )
     }
@@ -1410,19 +1424,21 @@ fn parse_format(format: &str) -> PyResult<crate::input::Format> {
 /// Decodes a whole capture held in memory into columns. Lax, like `Decoder`; the GIL is
 /// released while decoding.
 #[pyfunction]
-#[pyo3(signature = (data, /, *, tz = "Europe/Oslo", jobs = 0))]
+#[pyo3(signature = (data, /, *, keys = None, tz = "Europe/Oslo", jobs = 0))]
 fn decode_bytes(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
+    keys: Option<&Bound<'_, PyAny>>,
     tz: &str,
     jobs: usize,
 ) -> PyResult<PyBatch> {
+    let ring = key_ring(py, keys)?;
     let zone = zone_info(py, tz)?.unbind();
     let data = input(data)?;
     let bytes = data.as_slice();
-    let parts = py.detach(|| crate::batch::decode_parts(bytes, jobs));
+    let parts = py.detach(|| crate::batch::decode_parts_keyed(bytes, jobs, &ring));
     Ok(PyBatch {
-        parts,
+        parts: python_arrow::Parts::new(parts),
         input: BatchInput::of(data),
         tz: tz.to_owned(),
         zone,
@@ -1435,14 +1451,16 @@ fn decode_bytes(
 /// Reads and decodes a whole capture file (binary, hex text, gzip, zstd) into columns, with the
 /// GIL released. Raises `OSError` only when the file cannot be opened.
 #[pyfunction]
-#[pyo3(signature = (path, /, *, tz = "Europe/Oslo", format = "auto", jobs = 0))]
+#[pyo3(signature = (path, /, *, keys = None, tz = "Europe/Oslo", format = "auto", jobs = 0))]
 fn decode_file(
     py: Python<'_>,
     path: std::path::PathBuf,
+    keys: Option<&Bound<'_, PyAny>>,
     tz: &str,
     format: &str,
     jobs: usize,
 ) -> PyResult<PyBatch> {
+    let ring = key_ring(py, keys)?;
     let zone = zone_info(py, tz)?.unbind();
     let fmt = parse_format(format)?;
     let (parts, data, detected, input_error) = py.detach(|| -> std::io::Result<_> {
@@ -1450,14 +1468,14 @@ fn decode_file(
         let mut data = Vec::new();
         let err = src.read_all(&mut data).err().map(|e| e.to_string());
         Ok((
-            crate::batch::decode_parts(&data, jobs),
+            crate::batch::decode_parts_keyed(&data, jobs, &ring),
             data,
             src.detected().to_owned(),
             err,
         ))
     })?;
     Ok(PyBatch {
-        parts,
+        parts: python_arrow::Parts::new(parts),
         input: BatchInput::Owned(data),
         tz: tz.to_owned(),
         zone,
@@ -1470,10 +1488,11 @@ fn decode_file(
 /// Decodes several files at once (rayon, `jobs` threads; 0: every core), each whole, GIL
 /// released. Returns one `Batch` per path, in order; a path that cannot be opened raises.
 #[pyfunction]
-#[pyo3(signature = (paths, /, *, tz = "Europe/Oslo", format = "auto", jobs = 0))]
+#[pyo3(signature = (paths, /, *, keys = None, tz = "Europe/Oslo", format = "auto", jobs = 0))]
 fn decode_files(
     py: Python<'_>,
     paths: &Bound<'_, PyAny>,
+    keys: Option<&Bound<'_, PyAny>>,
     tz: &str,
     format: &str,
     jobs: usize,
@@ -1490,6 +1509,7 @@ fn decode_files(
         return Err(not_paths());
     }
     let paths: Vec<std::path::PathBuf> = paths.extract().map_err(|_| not_paths())?;
+    let ring = key_ring(py, keys)?;
     let zone = zone_info(py, tz)?.unbind();
     let fmt = parse_format(format)?;
     let run = || -> std::io::Result<Vec<_>> {
@@ -1500,7 +1520,7 @@ fn decode_files(
                 let mut data = Vec::new();
                 let err = src.read_all(&mut data).err().map(|e| e.to_string());
                 Ok((
-                    crate::batch::decode_all(&data),
+                    crate::batch::decode_all_keyed(&data, &ring),
                     data,
                     path.display().to_string(),
                     src.detected().to_owned(),
@@ -1522,7 +1542,7 @@ fn decode_files(
     Ok(results
         .into_iter()
         .map(|(inner, data, source, detected, input_error)| PyBatch {
-            parts: vec![inner],
+            parts: python_arrow::Parts::new(vec![inner]),
             input: BatchInput::Owned(data),
             tz: tz.to_owned(),
             zone: zone.clone_ref(py),
@@ -1579,7 +1599,7 @@ impl PyBatchIterator {
             self.source = Some(src);
         }
         Some(PyBatch {
-            parts: vec![batch],
+            parts: python_arrow::Parts::new(vec![batch]),
             input: BatchInput::None,
             tz: self.tz.clone(),
             zone: self.zone.clone_ref(py),
@@ -1592,14 +1612,16 @@ impl PyBatchIterator {
 
 /// Opens a capture file and returns an iterator of `Batch`es (see `BatchIterator`).
 #[pyfunction]
-#[pyo3(signature = (path, /, *, tz = "Europe/Oslo", format = "auto", batch_bytes = 8388608))]
+#[pyo3(signature = (path, /, *, keys = None, tz = "Europe/Oslo", format = "auto", batch_bytes = 8388608))]
 fn iter_file(
     py: Python<'_>,
     path: std::path::PathBuf,
+    keys: Option<&Bound<'_, PyAny>>,
     tz: &str,
     format: &str,
     batch_bytes: usize,
 ) -> PyResult<PyBatchIterator> {
+    let ring = key_ring(py, keys)?;
     let zone = zone_info(py, tz)?.unbind();
     let fmt = parse_format(format)?;
     if batch_bytes == 0 {
@@ -1611,7 +1633,7 @@ fn iter_file(
     Ok(PyBatchIterator {
         detected: source.detected().to_owned(),
         source: Some(source),
-        decoder: CoreDecoder::new(),
+        decoder: CoreDecoder::with_keys(crate::decode::Limits::default(), ring),
         last: crate::decode::Stats::default(),
         batch_bytes,
         tz: tz.to_owned(),

@@ -62,8 +62,9 @@ pub const CLOCK_DRIFT: Flag = Flag {
     name: "clock_drift",
 };
 
-/// An encrypted push whose authentication tag could not be checked (no authentication key
-/// configured): decrypted, its plaintext well-formed, but not proven authentic.
+/// An encrypted push that carries an authentication tag which could not be checked (no
+/// authentication key configured): decrypted, its plaintext well-formed, but not proven
+/// authentic. (Pushes sent without a tag, security control 0x20/0x21, are not flagged.)
 pub const UNAUTHENTICATED: Flag = Flag {
     bit: 64,
     name: "unauthenticated",

@@ -6,4 +6,6 @@ pub mod segments;
 pub mod splitter;
 
 pub use frame::{Address as HdlcAddress, Frame as HdlcFrame, Header as HdlcHeader};
-pub use splitter::{ErrorRecord, Event, FrameSpan, FrameSplitter, Stats};
+pub use splitter::{
+    ErrorRecord, Event, FrameSpan, FrameSplitter, LinkKind, LinkSpan, Protocols, Stats,
+};

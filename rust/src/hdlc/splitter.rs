@@ -105,11 +105,67 @@ impl<'a> FrameSpan<'a> {
     }
 }
 
+/// Link protocols other than HDLC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    /// A wired M-Bus long frame (`68 L L 68 … CS 16`; EN 13757-2), checksum and stop byte
+    /// checked.
+    Mbus,
+    /// A DSMR/P1 ASCII telegram (`/` … `!CRC`), its CRC checked when present.
+    P1,
+    /// A raw ciphered APDU (`DB`/`DC` with an 8-byte system title), delimited by its length.
+    Apdu,
+}
+
+/// A frame of another link protocol found in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSpan<'a> {
+    /// Absolute stream offset of its first byte.
+    pub offset: u64,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+    /// The protocol.
+    pub kind: LinkKind,
+}
+
+/// Which link protocols a splitter looks for besides HDLC (which it always recognises).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Protocols {
+    /// M-Bus long frames.
+    pub mbus: bool,
+    /// DSMR/P1 telegrams.
+    pub p1: bool,
+    /// Raw ciphered APDUs.
+    pub apdu: bool,
+}
+
+impl Protocols {
+    /// HDLC only.
+    pub const HDLC: Protocols = Protocols {
+        mbus: false,
+        p1: false,
+        apdu: false,
+    };
+    /// Every protocol hanport decodes.
+    pub const ALL: Protocols = Protocols {
+        mbus: true,
+        p1: true,
+        apdu: true,
+    };
+}
+
+/// Longest raw ciphered APDU accepted (a Luxembourg frame is 647 bytes).
+pub const MAX_RAW_APDU: usize = 4096;
+/// Longest P1 telegram accepted (DSMR 5 telegrams are about 1 KB; text messages add 2 KB).
+pub const MAX_P1: usize = 8192;
+
 /// An event of the splitter, in stream order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
-    /// A valid frame.
+    /// A valid HDLC frame.
     Frame(FrameSpan<'a>),
+    /// A valid frame of another link protocol (only with [`FrameSplitter::with_protocols`]).
+    Link(LinkSpan<'a>),
     /// Something was skipped.
     Error(ErrorRecord),
 }
@@ -145,6 +201,8 @@ pub struct FrameSplitter {
     idle_flag_at: Option<u64>,
     /// Longest frame accepted (bytes between the flags); 0 means the format's maximum.
     max_frame_length: u16,
+    /// Protocols recognised besides HDLC.
+    protocols: Protocols,
 }
 
 impl FrameSplitter {
@@ -161,6 +219,31 @@ impl FrameSplitter {
             max_frame_length: max_frame_length
                 .clamp(super::frame::MIN_FRAME_LEN, super::frame::MAX_FRAME_LEN),
             ..Self::default()
+        }
+    }
+
+    /// A splitter that also recognises the given other link protocols in the same stream.
+    pub fn with_protocols(max_frame_length: u16, protocols: Protocols) -> Self {
+        FrameSplitter {
+            protocols,
+            ..Self::with_max_frame_length(max_frame_length)
+        }
+    }
+
+    /// The protocols recognised besides HDLC.
+    pub fn protocols(&self) -> Protocols {
+        self.protocols
+    }
+
+    /// Whether `b` may start a frame of a recognised protocol.
+    #[inline]
+    fn is_start(&self, b: u8) -> bool {
+        match b {
+            FLAG => true,
+            0x68 => self.protocols.mbus,
+            b'/' => self.protocols.p1,
+            0xDB | 0xDC => self.protocols.apdu,
+            _ => false,
         }
     }
 
@@ -243,6 +326,7 @@ impl FrameSplitter {
         let mut errors = Vec::new();
         let mut on = |e: Event<'_>| match e {
             Event::Frame(f) => frames.push((f.offset, f.bytes.len())),
+            Event::Link(l) => frames.push((l.offset, l.bytes.len())),
             Event::Error(r) => errors.push(r),
         };
         s.push(data, &mut on);
@@ -256,11 +340,25 @@ impl FrameSplitter {
         let mut i = 0usize;
         while i < data.len() {
             let tail = data.get(i..).unwrap_or(&[]);
-            if tail.first() != Some(&FLAG) {
-                let j = tail
-                    .iter()
-                    .position(|&b| b == FLAG)
-                    .map_or(data.len(), |k| i + k);
+            let Some(&first) = tail.first() else {
+                break;
+            };
+            if first != FLAG {
+                if self.is_start(first) {
+                    match self.link(tail, base + i as u64, last, sink) {
+                        Some(n) => {
+                            i += n;
+                            continue;
+                        }
+                        None => return i,
+                    }
+                }
+                let j = if self.protocols == Protocols::HDLC {
+                    tail.iter().position(|&b| b == FLAG)
+                } else {
+                    tail.iter().position(|&b| self.is_start(b))
+                }
+                .map_or(data.len(), |k| i + k);
                 self.skip(base + i as u64, base + j as u64, sink);
                 i = j;
                 continue;
@@ -323,6 +421,80 @@ impl FrameSplitter {
         data.len()
     }
 
+    /// A candidate of another protocol at `tail[0]` (stream offset `at`): how many bytes are
+    /// resolved, or `None` to wait for more.
+    fn link<F: FnMut(Event<'_>)>(
+        &mut self,
+        tail: &[u8],
+        at: u64,
+        last: bool,
+        sink: &mut F,
+    ) -> Option<usize> {
+        let decision = match tail.first() {
+            Some(0x68) => match if last {
+                crate::mbus::classify_final(tail)
+            } else {
+                crate::mbus::classify(tail)
+            } {
+                crate::mbus::MbusCandidate::NeedMore { .. } => LinkDecision::NeedMore,
+                crate::mbus::MbusCandidate::NotAFrame => LinkDecision::NotAFrame,
+                crate::mbus::MbusCandidate::Frame { len } => {
+                    LinkDecision::Frame(LinkKind::Mbus, len)
+                }
+                crate::mbus::MbusCandidate::Bad { error, span } => LinkDecision::Bad(error, span),
+            },
+            Some(b'/') => match if last {
+                crate::p1::classify_last(tail, MAX_P1)
+            } else {
+                crate::p1::classify(tail, MAX_P1)
+            } {
+                crate::p1::P1Candidate::NeedMore => LinkDecision::NeedMore,
+                crate::p1::P1Candidate::NotATelegram => LinkDecision::NotAFrame,
+                crate::p1::P1Candidate::Telegram { len, .. } => {
+                    LinkDecision::Frame(LinkKind::P1, len)
+                }
+                crate::p1::P1Candidate::Bad { error, span } => LinkDecision::Bad(error, span),
+            },
+            Some(0xDB | 0xDC) => {
+                match raw_apdu(tail, at < self.covered_until, last) {
+                    // it has no checksum: an HDLC frame starting inside it wins
+                    LinkDecision::Frame(kind, n) => {
+                        match hdlc_inside(tail, n, self.max_frame_length(), last) {
+                            None => LinkDecision::NeedMore,
+                            Some(true) => LinkDecision::NotAFrame,
+                            Some(false) => LinkDecision::Frame(kind, n),
+                        }
+                    }
+                    d => d,
+                }
+            }
+            _ => LinkDecision::NotAFrame,
+        };
+        match decision {
+            LinkDecision::NeedMore => None,
+            LinkDecision::NotAFrame => {
+                self.skip(at, at + 1, sink);
+                Some(1)
+            }
+            LinkDecision::Frame(kind, len) => {
+                self.flush_garbage(at, sink);
+                self.stats.frames_ok += 1;
+                sink(Event::Link(LinkSpan {
+                    offset: at,
+                    bytes: tail.get(..len).unwrap_or(&[]),
+                    kind,
+                }));
+                Some(len.max(1))
+            }
+            LinkDecision::Bad(err, span) => {
+                let span = span.clamp(1, tail.len().max(1));
+                // a rejected candidate costs one byte, as for HDLC
+                self.reject(at, span, err, sink);
+                Some(1)
+            }
+        }
+    }
+
     fn reject<F: FnMut(Event<'_>)>(&mut self, at: u64, span: usize, err: Error, sink: &mut F) {
         self.flush_garbage(at, sink);
         match err.kind {
@@ -367,6 +539,75 @@ impl FrameSplitter {
             }));
         }
     }
+}
+
+/// What a splitter does with a candidate of another link protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkDecision {
+    /// Wait for more bytes (never answered at the end of the stream).
+    NeedMore,
+    /// Not a frame start: the byte is skipped (garbage).
+    NotAFrame,
+    /// A valid frame of this many bytes.
+    Frame(LinkKind, usize),
+    /// A rejected candidate claiming `span` bytes (the hunt restarts one byte later).
+    Bad(Error, usize),
+}
+
+/// A raw ciphered APDU candidate (`DB`/`DC`, an 8-byte system title, an A-XDR length). It has
+/// no checksum of its own, so it is not looked for inside the claimed span of a rejected HDLC
+/// candidate (`inside_rejected`): a damaged HDLC frame must not yield its payload anyway.
+fn raw_apdu(tail: &[u8], inside_rejected: bool, last: bool) -> LinkDecision {
+    if inside_rejected {
+        return LinkDecision::NotAFrame;
+    }
+    match tail {
+        [_] if !last => return LinkDecision::NeedMore,
+        [_, 0x08, ..] => {}
+        _ => return LinkDecision::NotAFrame,
+    }
+    // tag, title length, title, A-XDR length (up to 3 bytes) give the frame's size
+    let n = match crate::dlms::gbt::announced_len(tail) {
+        Some(n) => n,
+        None if tail.len() < 13 && !last => return LinkDecision::NeedMore,
+        None => return LinkDecision::NotAFrame,
+    };
+    if n > MAX_RAW_APDU {
+        return LinkDecision::NotAFrame;
+    }
+    match tail.get(..n) {
+        None if last => LinkDecision::NotAFrame,
+        None => LinkDecision::NeedMore,
+        Some(frame) => match crate::dlms::security::CipheredApdu::parse(frame) {
+            // security suite 0 or 1, authenticated and/or encrypted, no compression
+            Ok((c, used))
+                if used == n
+                    && matches!(
+                        c.security_control.bits() & 0xBF,
+                        0x10 | 0x11 | 0x20 | 0x21 | 0x30 | 0x31
+                    ) =>
+            {
+                LinkDecision::Frame(LinkKind::Apdu, n)
+            }
+            _ => LinkDecision::NotAFrame,
+        },
+    }
+}
+
+/// Whether a valid HDLC frame starts within the first `n` bytes of `tail` (after byte 0);
+/// `None` when that cannot be decided yet from the bytes at hand.
+fn hdlc_inside(tail: &[u8], n: usize, max_frame_length: u16, last: bool) -> Option<bool> {
+    for (i, &b) in tail.iter().enumerate().take(n).skip(1) {
+        if b != FLAG {
+            continue;
+        }
+        match classify(tail.get(i..).unwrap_or(&[]), max_frame_length) {
+            Candidate::Good(..) => return Some(true),
+            Candidate::NeedMore { .. } if !last => return None,
+            _ => {}
+        }
+    }
+    Some(false)
 }
 
 /// Decides what the flag at `d[0]` starts.
@@ -452,6 +693,7 @@ mod tests {
         let mut errors = Vec::new();
         let mut on = |e: Event<'_>| match e {
             Event::Frame(f) => frames.push((f.offset, f.bytes.to_vec())),
+            Event::Link(l) => frames.push((l.offset, l.bytes.to_vec())),
             Event::Error(r) => errors.push(r),
         };
         let mut pos = 0;
@@ -588,12 +830,14 @@ mod tests {
         let mut errors = Vec::new();
         sp.push(&s[..small.len() + 10], |e| match e {
             Event::Frame(f) => frames.push(f.offset),
+            Event::Link(l) => frames.push(l.offset),
             Event::Error(r) => errors.push(r),
         });
         // the long candidate is rejected after its format field, nothing is held back for it
         assert!(sp.pending() < 20, "{}", sp.pending());
         sp.push(&s[small.len() + 10..], |e| match e {
             Event::Frame(f) => frames.push(f.offset),
+            Event::Link(l) => frames.push(l.offset),
             Event::Error(r) => errors.push(r),
         });
         sp.finish(|_| {});
