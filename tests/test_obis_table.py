@@ -44,7 +44,7 @@ API_FIELDS = {
     "meter_time",
 }
 
-SI_UNITS = {"W", "var", "A", "V", "Wh", "varh", "Hz", ""}
+SI_UNITS = {"W", "var", "A", "V", "Wh", "varh", "Hz", "m³", ""}
 
 
 def test_table_has_the_api_fields_with_si_units() -> None:

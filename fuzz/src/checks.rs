@@ -1056,6 +1056,7 @@ fn unit_code(q: Quantity) -> Option<u8> {
         "A" => 33,
         "V" => 35,
         "Hz" => 44,
+        "m³" => 13,
         _ => return None,
     })
 }

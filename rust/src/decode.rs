@@ -82,8 +82,13 @@ fn decode_apdu<'a>(
                 system_title: Some(d.system_title),
                 ..hints
             };
-            decode_notification(plain, hints, nodes, tg, max_depth)
-                .map_err(|e| e.add_offset(at))?;
+            if plain.first() == Some(&b'/') {
+                // Luxembourg, Styria: the plaintext is a P1 telegram
+                decode_p1(plain, tg).map_err(|e| e.add_offset(at))?;
+            } else {
+                decode_notification(plain, hints, nodes, tg, max_depth)
+                    .map_err(|e| e.add_offset(at))?;
+            }
             tg.system_title = Some(d.system_title);
             tg.invocation_counter = Some(d.invocation_counter);
             // a tag was sent but could not be checked (no authentication key)
@@ -97,6 +102,28 @@ fn decode_apdu<'a>(
         }
         _ => decode_notification(apdu, hints, nodes, tg, max_depth).map(|()| None),
     }
+}
+
+/// Decodes one P1 telegram (it may be followed by padding, as in decrypted plaintexts).
+fn decode_p1<'a>(data: &'a [u8], tg: &mut TelegramRef<'a>) -> Result<()> {
+    let len = match crate::p1::classify_last(data, crate::hdlc::splitter::MAX_P1) {
+        crate::p1::P1Candidate::Telegram { len, .. } => len,
+        crate::p1::P1Candidate::Bad { error, .. } => return Err(error),
+        _ => {
+            return Err(Error::new(
+                Layer::P1,
+                0,
+                ErrorKind::Malformed("not a P1 telegram"),
+            ))
+        }
+    };
+    let t = crate::p1::parse(data.get(..len).unwrap_or(data))?;
+    crate::meters::p1::map(&t, tg)?;
+    tg.flags = crate::quality::stateless(tg);
+    if t.crc == crate::p1::CrcStatus::Unchecked {
+        tg.flags.set(crate::quality::CRC_MISSING);
+    }
+    Ok(())
 }
 
 /// Decodes a data-notification APDU (errors relative to `apdu`).
@@ -180,6 +207,8 @@ pub fn decode_frame_keyed(data: &[u8], limits: &Limits, keys: &KeyRing) -> Resul
 fn needs_stream(data: &[u8]) -> bool {
     match data {
         [0x68, ..] | [b'/', ..] | [0xDB | 0xDC, 0x08, ..] => true,
+        // a P1 telegram after an empty line (Kamstrup's KAM5 modules send one)
+        [b'\r' | b'\n', ..] => data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'/'),
         [0x7E, hi, lo, ..] if hi >> 4 == 0xA => {
             let claimed = (usize::from(hi & 0x07) << 8 | usize::from(*lo)) + 2;
             let segmented = hi & 0x08 != 0;
@@ -220,8 +249,14 @@ fn decode_frames(data: &[u8], limits: &Limits, keys: &KeyRing) -> Result<Telegra
             }
         }
         DecoderEvent::Error(r) => {
-            if first_error.is_none() {
-                let at = usize::try_from(r.offset).unwrap_or(usize::MAX);
+            let at = usize::try_from(r.offset).unwrap_or(usize::MAX);
+            let len = usize::try_from(r.length).unwrap_or(usize::MAX);
+            // line ends or NUL padding around a P1 telegram are no problem
+            let padding = r.error.kind == ErrorKind::Garbage
+                && data
+                    .get(at..at.saturating_add(len))
+                    .is_some_and(|g| g.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | 0)));
+            if first_error.is_none() && !padding {
                 first_error = Some(r.error.add_offset(at));
             }
         }
@@ -410,6 +445,48 @@ struct Origin<'r> {
 }
 
 impl Cx {
+    /// Decodes one P1 telegram and hands the telegram or the error to `sink`.
+    fn emit_p1<F: FnMut(DecoderEvent<'_>)>(
+        &mut self,
+        data: &[u8],
+        origin: Origin<'_>,
+        sink: &mut F,
+    ) {
+        let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut self.objects)));
+        match decode_p1(data, &mut tg) {
+            Ok(()) => {
+                let stateful = self.tracker.check(&tg);
+                tg.flags.0 |= stateful.0;
+                self.telegrams += 1;
+                sink(DecoderEvent::Telegram {
+                    telegram: &tg,
+                    offset: origin.offset,
+                    raw: origin.raw,
+                    end: origin.end,
+                });
+            }
+            Err(error) => {
+                self.undecodable += 1;
+                sink(DecoderEvent::Error(ErrorRecord {
+                    offset: origin.offset,
+                    length: origin.end - origin.offset,
+                    error,
+                }));
+            }
+        }
+        self.objects = recycle(tg.objects);
+    }
+
+    /// A frame (or message) that cannot be decoded.
+    fn fail<F: FnMut(DecoderEvent<'_>)>(&mut self, error: Error, origin: Origin<'_>, sink: &mut F) {
+        self.undecodable += 1;
+        sink(DecoderEvent::Error(ErrorRecord {
+            offset: origin.offset,
+            length: origin.end - origin.offset,
+            error,
+        }));
+    }
+
     /// A frame went into a reassembler.
     fn taken(&mut self) {
         self.reassembled += 1;
@@ -477,6 +554,7 @@ impl Cx {
                 });
             }
             Err(error) => {
+                // (not `self.fail`: `tg` still borrows the plaintext buffer)
                 self.undecodable += 1;
                 sink(DecoderEvent::Error(ErrorRecord {
                     offset: origin.offset,
@@ -628,16 +706,12 @@ impl Decoder {
                     cx.emit(l.bytes, false, 0, LinkHints::default(), origin, &mut sink);
                 }
                 crate::hdlc::LinkKind::P1 => {
-                    cx.undecodable += 1;
-                    sink(DecoderEvent::Error(ErrorRecord {
+                    let origin = Origin {
                         offset: l.offset,
-                        length: l.bytes.len() as u64,
-                        error: Error::new(
-                            Layer::P1,
-                            0,
-                            ErrorKind::Malformed("P1 telegrams are not decoded yet"),
-                        ),
-                    }));
+                        raw: l.bytes,
+                        end: l.offset + l.bytes.len() as u64,
+                    };
+                    cx.emit_p1(l.bytes, origin, &mut sink);
                 }
             },
             Event::Error(r) => sink(DecoderEvent::Error(r)),
@@ -667,10 +741,8 @@ fn on_hdlc<F: FnMut(DecoderEvent<'_>)>(
     let info = f.information();
     let info_at = 1 + f.header.info_offset();
     let end = f.offset + f.bytes.len() as u64;
-    let block = matches!(
-        strip_llc(info),
-        Ok(([crate::dlms::gbt::GENERAL_BLOCK_TRANSFER, ..], _))
-    );
+    let llc = strip_llc(info);
+    let block = matches!(llc, Ok(([crate::dlms::gbt::GENERAL_BLOCK_TRANSFER, ..], _)));
     if !f.header.segmented && !segments.is_pending() && !block && !blocks.is_pending() {
         // the common case: one frame, one APDU
         let origin = Origin {
@@ -678,7 +750,10 @@ fn on_hdlc<F: FnMut(DecoderEvent<'_>)>(
             raw: f.bytes,
             end,
         };
-        cx.emit(info, true, info_at, hints, origin, sink);
+        match llc {
+            Ok((apdu, n)) => cx.emit(apdu, false, info_at + n, hints, origin, sink),
+            Err(e) => cx.fail(e.add_offset(info_at), origin, sink),
+        }
         return;
     }
     if !segments.is_pending() && !blocks.is_pending() {

@@ -81,8 +81,15 @@ pub const COUNTER_GAP: Flag = Flag {
     name: "counter_gap",
 };
 
+/// A P1 telegram sent without a CRC (DSMR 2.2/3, some Iskra and L&G meters): accepted, but
+/// nothing proved it intact.
+pub const CRC_MISSING: Flag = Flag {
+    bit: 512,
+    name: "crc_missing",
+};
+
 /// Every flag, in bit order.
-pub const ALL: [Flag; 9] = [
+pub const ALL: [Flag; 10] = [
     IMPLAUSIBLE_VOLTAGE,
     IMPLAUSIBLE_CURRENT,
     POWER_INCONSISTENT,
@@ -92,6 +99,7 @@ pub const ALL: [Flag; 9] = [
     UNAUTHENTICATED,
     COUNTER_REPLAY,
     COUNTER_GAP,
+    CRC_MISSING,
 ];
 
 impl Flags {

@@ -14,6 +14,8 @@
 #[cfg(not(feature = "std"))]
 use alloc::vec::Vec;
 
+pub mod p1;
+
 use crate::dlms::apdu::{DataNotification, DateTimeForm};
 use crate::dlms::axdr::{Node, Value};
 use crate::dlms::datetime::CosemDateTime;

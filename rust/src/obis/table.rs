@@ -131,7 +131,8 @@ obis_table! {
     ActiveEnergyExportTariff2 => "active_energy_export_tariff_2", "Wh", Number, [(1, 2, 8, 2)];
     ActiveEnergyExportTariff3 => "active_energy_export_tariff_3", "Wh", Number, [(1, 2, 8, 3)];
     ActiveEnergyExportTariff4 => "active_energy_export_tariff_4", "Wh", Number, [(1, 2, 8, 4)];
-    MeterId => "meter_id", "", Text, [(0, 96, 1, 0), (1, 0, 0, 5)];
+    GasVolume => "gas_volume", "m³", Number, [(0, 24, 2, 1), (0, 24, 2, 3)];
+    MeterId => "meter_id", "", Text, [(0, 96, 1, 0), (1, 0, 0, 5), (0, 96, 1, 1)];
     MeterType => "meter_type", "", Text, [(0, 96, 1, 7), (1, 96, 1, 1)];
     ListId => "list_id", "", Text, [(1, 0, 2, 129)];
     MeterTime => "meter_time", "", DateTime, [(0, 1, 0, 0)];
@@ -202,6 +203,8 @@ const fn build_unit_codes() -> [u8; ROWS.len()] {
             35
         } else if eq(u, "Hz") {
             44
+        } else if eq(u, "m³") {
+            13
         } else {
             0
         };
