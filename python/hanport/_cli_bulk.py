@@ -72,6 +72,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--tz", default="Europe/Oslo", help="zone of wall-clock meter times")
     p.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="JSON/TOML key file of encrypted meters (system title -> key)",
+    )
+    p.add_argument(
         "--batch-bytes",
         type=int,
         default=2 << 20,
@@ -200,7 +205,13 @@ def _stream_path(path: Path, args: argparse.Namespace) -> Iterator[Batch] | str:
     """The batches of one file, decoded lazily (bounded memory), or why it cannot be read."""
     try:
         return iter(
-            iter_file(path, tz=args.tz, format=args.input_format, batch_bytes=args.batch_bytes)
+            iter_file(
+                path,
+                keys=args.keys,
+                tz=args.tz,
+                format=args.input_format,
+                batch_bytes=args.batch_bytes,
+            )
         )
     except OSError as e:
         return f"{path}: {e.strerror or e}"

@@ -61,6 +61,11 @@ def register(subparsers: Any) -> None:
         help="reconnect after S seconds without a byte (default 30)",
     )
     rd.add_argument("--tz", default="Europe/Oslo", help="time zone of the date-times")
+    rd.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="JSON/TOML key file of encrypted meters (system title -> key)",
+    )
     rd.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     rd.set_defaults(func=cmd_read)
 
@@ -191,6 +196,7 @@ def cmd_read(args: argparse.Namespace) -> int:
             meter=args.meter,
             stall_timeout=args.stall_timeout,
             tz=args.tz,
+            keys=args.keys,
         )
     except ImportError as e:
         print(f"hanport: {e}", file=sys.stderr)

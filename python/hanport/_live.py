@@ -17,6 +17,7 @@ import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from os import PathLike
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -291,7 +292,7 @@ class ReaderCore:
         meter: str | None = None,
         candidates: tuple[LineSettings, ...] | None = None,
         tz: str = "Europe/Oslo",
-        keys: Mapping[str, Any] | None = None,
+        keys: Mapping[str, Any] | str | PathLike[str] | None = None,
         probe_timeout: float = 25.0,
         probe_bytes: int = 1024,
         probe_bad: int = 3,
@@ -638,7 +639,7 @@ class ReaderOptions:
     read_timeout: float = 0.1
     log_interval: float = 60.0
     tz: str = "Europe/Oslo"
-    keys: Mapping[str, Any] | None = None
+    keys: Mapping[str, Any] | str | PathLike[str] | None = None
     logger: logging.Logger | None = None
 
     def __post_init__(self) -> None:

@@ -42,6 +42,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -323,7 +324,7 @@ class AsyncSerialReader(ReaderState):
         read_timeout: float = 0.1,
         log_interval: float = 60.0,
         tz: str = "Europe/Oslo",
-        keys: Mapping[str, Any] | None = None,
+        keys: Mapping[str, Any] | str | PathLike[str] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         scheme = url_scheme(url)

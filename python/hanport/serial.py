@@ -30,6 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from types import ModuleType, TracebackType
 from typing import Any, Protocol
 
@@ -185,7 +186,7 @@ class SerialReader(ReaderState):
         read_timeout: float = 0.1,
         log_interval: float = 60.0,
         tz: str = "Europe/Oslo",
-        keys: Mapping[str, Any] | None = None,
+        keys: Mapping[str, Any] | str | PathLike[str] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         check_url(url)

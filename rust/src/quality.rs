@@ -220,16 +220,21 @@ impl Tracker {
 
     /// [`Tracker::check`] on what it reads of a telegram (see [`TrackKey`]).
     pub fn check_key(&mut self, id: &str, key: &TrackKey) -> Flags {
-        let mut flags = Flags::default();
-        if !self.meters.contains_key(id) {
-            if self.meters.len() >= MAX_METERS {
-                self.meters.clear();
-            }
-            self.meters.insert(String::from(id), MeterState::default());
+        if let Some(state) = self.meters.get_mut(id) {
+            return state.check(key);
         }
-        let Some(state) = self.meters.get_mut(id) else {
-            return flags;
-        };
+        if self.meters.len() >= MAX_METERS {
+            self.meters.clear();
+        }
+        self.meters.entry(String::from(id)).or_default().check(key)
+    }
+}
+
+impl MeterState {
+    /// The stateful checks of one telegram of this meter, remembering it.
+    fn check(&mut self, key: &TrackKey) -> Flags {
+        let mut flags = Flags::default();
+        let state = self;
         if let Some(t) = key.clock {
             if state.last_clock == Some(t) {
                 flags.set(REPEATED_SNAPSHOT);
