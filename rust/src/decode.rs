@@ -345,6 +345,31 @@ fn decode_link_frame<'a>(
             decode_information(info, hints, nodes, tg, max_depth, keys, plain)
                 .map_err(|e| e.add_offset(info_at))
         }
+        // an IEC 62056-47 wrapper (version 0x0001) around exactly one APDU
+        Some(0x00) => match crate::dlms::wrapper::Wrapper::parse(data) {
+            Ok((w, used)) if used == data.len() => {
+                let at = data.len() - w.apdu.len();
+                decode_apdu(
+                    w.apdu,
+                    LinkHints::default(),
+                    nodes,
+                    tg,
+                    max_depth,
+                    keys,
+                    plain,
+                )
+                .map_err(|e| e.add_offset(at))
+            }
+            _ => decode_information(
+                data,
+                LinkHints::default(),
+                nodes,
+                tg,
+                max_depth,
+                keys,
+                plain,
+            ),
+        },
         Some(_) => decode_information(
             data,
             LinkHints::default(),
