@@ -10,7 +10,7 @@
 //! saving was in force (the clock-status DST bit).
 
 use crate::dlms::datetime::{CosemDateTime, DEVIATION_UNSPECIFIED};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Layer, Result};
 use crate::obis::{FieldKind, Quantity};
 use crate::p1::{unit_si, Group, Line, P1Telegram, Timestamp, Value};
 use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRef};
@@ -94,7 +94,8 @@ fn object<'a>(line: &Line<'a>, g: &Group<'a>, q: Option<Quantity>) -> ObjectRef<
 /// Maps a parsed P1 telegram into `tg` (empty; its object list is reused).
 ///
 /// # Errors
-/// None today: a telegram that parsed maps; lines of unknown shape are kept as text.
+/// [`Layer::P1`] `Malformed` for a telegram without a single data line (nothing to report);
+/// lines of unknown shape are kept as text.
 pub fn map<'a>(t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
     tg.manufacturer = Manufacturer::from_flag_id(t.header.flag.as_bytes());
     for line in t.lines().flatten() {
@@ -122,6 +123,13 @@ pub fn map<'a>(t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
             (_, None) => continue,
         };
         tg.objects.push(obj);
+    }
+    if tg.objects.is_empty() {
+        return Err(Error::new(
+            Layer::P1,
+            0,
+            ErrorKind::Malformed("P1 telegram without data lines"),
+        ));
     }
     let mut clock = None;
     let mut id = None;
