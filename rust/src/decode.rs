@@ -273,9 +273,8 @@ fn decode_frames(data: &[u8], limits: &Limits, keys: &KeyRing) -> Result<Telegra
             ErrorKind::Malformed("more than one telegram in the frames given"),
         ));
     }
-    let stats = dec.stats();
     match out {
-        Some(mut tg) if stats.frames_reassembled == 0 => {
+        Some(mut tg) if !dec.reassembling() => {
             // no history: the counters of a single message say nothing
             tg.flags.0 &= !crate::quality::STATEFUL;
             Ok(tg)
@@ -696,6 +695,12 @@ impl Decoder {
     /// Bytes held back because they may start a frame.
     pub fn pending(&self) -> usize {
         self.splitter.pending()
+    }
+
+    /// Whether a message of several frames (HDLC segments, block transfer, M-Bus segments) is
+    /// waiting for its next part.
+    pub fn reassembling(&self) -> bool {
+        self.segments.is_pending() || self.blocks.is_pending() || self.mbus.is_pending()
     }
 
     /// Feeds a chunk of any size; `sink` receives telegrams and error records in stream order.

@@ -125,6 +125,101 @@ fn is_lg_burgenland(nodes: &[Node<'_>]) -> bool {
     true
 }
 
+/// The Swiss/Austrian Landis+Gyr E450 push (PROTOCOL.md §12.3): a structure of n elements
+/// whose first is an array of n capture-object descriptors `{class id, OBIS code, attribute,
+/// data index}`, element k being the value of descriptor k (element 0, the list itself, is
+/// descriptor 0's value). Returns n when the body has that shape.
+fn descriptor_list(nodes: &[Node<'_>]) -> Option<usize> {
+    let (Some(Value::Structure(n)), Some(Value::Array(m))) =
+        (value_at(nodes, 0), value_at(nodes, 1))
+    else {
+        return None;
+    };
+    if n != m || *n < 2 {
+        return None;
+    }
+    let mut i = 2;
+    for _ in 0..*m {
+        let shape = (
+            value_at(nodes, i),
+            value_at(nodes, i + 1),
+            value_at(nodes, i + 2),
+            value_at(nodes, i + 3),
+            value_at(nodes, i + 4),
+        );
+        match shape {
+            (
+                Some(Value::Structure(4)),
+                Some(Value::U16(_)),
+                Some(Value::OctetString(o)),
+                Some(Value::I8(_)),
+                Some(Value::U16(_)),
+            ) if o.len() == 6 => i += 5,
+            _ => return None,
+        }
+    }
+    usize::try_from(*n).ok()
+}
+
+/// Maps a [`descriptor_list`] body: each value under its descriptor's OBIS code. No scalers
+/// are sent; Landis+Gyr's currents are in 0.01 A (the only implicit scaler applied).
+fn described<'a>(
+    nodes: &[Node<'a>],
+    n: usize,
+    hints: LinkHints<'_>,
+    tg: &mut TelegramRef<'a>,
+) -> Result<()> {
+    // HDLC `CE FF` / `03` is the Landis+Gyr E450's push addressing (PROTOCOL.md §2.4)
+    let maker = hints.manufacturer().or(match (hints.dest, hints.src) {
+        ([0xCE, 0xFF], [0x03]) => Some(Manufacturer::LandisGyr),
+        _ => None,
+    });
+    tg.manufacturer = maker;
+    // the descriptors' OBIS codes, then the values: root children 1.. (child 1 is the list)
+    let mut codes = Vec::with_capacity(n);
+    let mut i = 2;
+    for _ in 0..n {
+        if let Some(Value::OctetString(o)) = value_at(nodes, i + 2) {
+            codes.push(Obis::from_slice(o));
+        }
+        i += 5;
+    }
+    let mut v = next_sibling(nodes, 1);
+    for code in codes.iter().skip(1) {
+        let Some(value) = value_at(nodes, v) else {
+            return Err(mapping_error(
+                "fewer values than capture-object descriptors",
+            ));
+        };
+        if let Some(obis) = *code {
+            let q = obis.quantity();
+            let current = matches!(
+                q,
+                Some(Quantity::CurrentL1 | Quantity::CurrentL2 | Quantity::CurrentL3)
+            );
+            let (scaler, source) = if current && maker.is_none_or(|m| m == Manufacturer::LandisGyr)
+            {
+                (-2, ScalerSource::Vendor)
+            } else {
+                (0, ScalerSource::None)
+            };
+            tg.objects.push(ObjectRef {
+                obis,
+                raw: data_of(value, q),
+                scaler,
+                unit: q.and_then(unit_code),
+                scaler_source: source,
+                quantity: q,
+            });
+        }
+        v = next_sibling(nodes, v);
+    }
+    if tg.objects.is_empty() {
+        return Err(mapping_error("capture-object descriptors without values"));
+    }
+    identify(tg, None)
+}
+
 /// Maps a positional structure (the root's elements in order) by a layout of
 /// (quantity, scaler) slots; `None` slots are skipped. The scalers are the vendor's.
 fn positional<'a>(
@@ -431,6 +526,10 @@ pub fn map<'a>(
             }
             return identify(tg, None);
         }
+    }
+
+    if let Some(n) = descriptor_list(nodes) {
+        return described(nodes, n, hints, tg);
     }
 
     let mut list_id_at = None;
