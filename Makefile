@@ -83,6 +83,7 @@ bench: $(BUILD)
 	cargo bench --locked --bench framing
 	cargo bench --locked --bench bulk
 	cargo bench --locked --bench noloss
+	cargo bench --locked --bench intl
 	$(PY) -m pytest benches/python --benchmark-enable --benchmark-json=bench-report.json
 
 .PHONY: format
