@@ -82,12 +82,28 @@ fn decode_apdu<'a>(
                 system_title: Some(d.system_title),
                 ..hints
             };
+            // without a verified tag, a plaintext that does not decode is what a wrong key
+            // gives: a decryption failure, not a malformed push
+            let unverified = !d.authenticated;
+            let wrong_key = |e: Error| {
+                if unverified && matches!(e.layer, Layer::Apdu | Layer::Axdr | Layer::P1) {
+                    Error::new(
+                        Layer::Security,
+                        at,
+                        ErrorKind::Decryption {
+                            system_title: d.system_title,
+                            reason: "the plaintext does not decode (wrong key?)",
+                        },
+                    )
+                } else {
+                    e.add_offset(at)
+                }
+            };
             if plain.first() == Some(&b'/') {
                 // Luxembourg, Styria: the plaintext is a P1 telegram
-                decode_p1(plain, tg).map_err(|e| e.add_offset(at))?;
+                decode_p1(plain, tg).map_err(wrong_key)?;
             } else {
-                decode_notification(plain, hints, nodes, tg, max_depth)
-                    .map_err(|e| e.add_offset(at))?;
+                decode_notification(plain, hints, nodes, tg, max_depth).map_err(wrong_key)?;
             }
             tg.system_title = Some(d.system_title);
             tg.invocation_counter = Some(d.invocation_counter);
@@ -867,5 +883,51 @@ fn on_mbus<F: FnMut(DecoderEvent<'_>)>(
         };
         cx.emit(m.apdu, false, 0, LinkHints::default(), origin, sink);
         parts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dlms::security::Keys;
+    use ctr::cipher::{KeyIvInit, StreamCipher};
+
+    const EK: [u8; 16] = *b"0123456789ABCDEF";
+    const TITLE: [u8; 8] = *b"KFMtest1";
+
+    /// A general-glo-ciphering APDU, encryption only (SC 0x20), of `plain`.
+    fn ciphered(plain: &[u8]) -> Vec<u8> {
+        let mut iv = [0u8; 16];
+        iv[..8].copy_from_slice(&TITLE);
+        iv[8..12].copy_from_slice(&7u32.to_be_bytes());
+        iv[15] = 2;
+        let mut ct = plain.to_vec();
+        ctr::Ctr32BE::<aes::Aes128>::new(&EK.into(), &iv.into()).apply_keystream(&mut ct);
+        let mut out = vec![0xDB, 0x08];
+        out.extend_from_slice(&TITLE);
+        out.push(u8::try_from(5 + ct.len()).unwrap());
+        out.push(0x20);
+        out.extend_from_slice(&7u32.to_be_bytes());
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    #[test]
+    fn unverified_plaintext_that_does_not_decode_is_a_decryption_failure() {
+        let keys = KeyRing::for_any(Keys { ek: EK, ak: None });
+        // a structure of 2 holding one element: the start looks right, the body does not decode
+        let bad = ciphered(&[0x0F, 0, 0, 0, 0, 0x00, 0x02, 0x02, 0x11, 0x01]);
+        let e = decode_frame_keyed(&bad, &Limits::default(), &keys).unwrap_err();
+        assert_eq!(e.layer, Layer::Security, "{e}");
+        assert!(
+            matches!(e.kind, ErrorKind::Decryption { system_title, .. } if system_title == TITLE)
+        );
+        // the same plaintext complete decodes (a mapping error is not blamed on the key)
+        let good = ciphered(&[
+            0x0F, 0, 0, 0, 0, 0x00, 0x02, 0x02, 0x09, 0x06, 1, 0, 1, 7, 0, 0xFF, 0x06, 0, 0, 1, 0,
+        ]);
+        let tg = decode_frame_keyed(&good, &Limits::default(), &keys).unwrap();
+        assert_eq!(tg.system_title, Some(TITLE));
+        assert_eq!(tg.objects.len(), 1);
     }
 }
