@@ -134,7 +134,16 @@ fn decode_p1<'a>(data: &'a [u8], tg: &mut TelegramRef<'a>) -> Result<()> {
         }
     };
     let t = crate::p1::parse(data.get(..len).unwrap_or(data))?;
-    crate::meters::p1::map(&t, tg)?;
+    map_p1(&t, tg)
+}
+
+/// Decodes one P1 telegram the stream splitter delimited and CRC-checked.
+fn decode_p1_framed<'a>(data: &'a [u8], tg: &mut TelegramRef<'a>) -> Result<()> {
+    map_p1(&crate::p1::parse_verified(data)?, tg)
+}
+
+fn map_p1<'a>(t: &crate::p1::P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
+    crate::meters::p1::map(t, tg)?;
     tg.flags = crate::quality::stateless(tg);
     if t.crc == crate::p1::CrcStatus::Unchecked {
         tg.flags.set(crate::quality::CRC_MISSING);
@@ -493,7 +502,7 @@ impl Cx {
         sink: &mut F,
     ) {
         let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut self.objects)));
-        match decode_p1(data, &mut tg) {
+        match decode_p1_framed(data, &mut tg) {
             Ok(()) => {
                 let stateful = self.tracker.check(&tg);
                 tg.flags.0 |= stateful.0;

@@ -171,11 +171,42 @@ pub fn parse_lenient(telegram: &[u8]) -> Result<P1Telegram<'_>> {
     parse_with(telegram, false)
 }
 
+/// [`parse`] of a telegram whose CRC the caller has already verified (a splitter's
+/// [`classify`] answered `Telegram` for exactly these bytes): the CRC is not computed again.
+///
+/// # Errors
+/// As [`parse`], without the `Checksum` error.
+pub fn parse_verified(telegram: &[u8]) -> Result<P1Telegram<'_>> {
+    parse_inner(telegram, Check::Trusted)
+}
+
+/// What [`parse_inner`] does with the CRC.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// A mismatch is an error.
+    Strict,
+    /// A mismatch is reported in the telegram.
+    Lenient,
+    /// Not computed: the caller verified it.
+    Trusted,
+}
+
 fn malformed(offset: usize, what: &'static str) -> Error {
     Error::new(Layer::P1, offset, ErrorKind::Malformed(what))
 }
 
 fn parse_with(t: &[u8], strict: bool) -> Result<P1Telegram<'_>> {
+    parse_inner(
+        t,
+        if strict {
+            Check::Strict
+        } else {
+            Check::Lenient
+        },
+    )
+}
+
+fn parse_inner(t: &[u8], check: Check) -> Result<P1Telegram<'_>> {
     match t.first() {
         Some(b'/') => {}
         Some(_) => return Err(malformed(0, "a P1 telegram starts with '/'")),
@@ -194,11 +225,13 @@ fn parse_with(t: &[u8], strict: bool) -> Result<P1Telegram<'_>> {
 
     let crc = if digits == 0 {
         CrcStatus::Unchecked
+    } else if check == Check::Trusted {
+        CrcStatus::Checked(found)
     } else {
         let computed = crc16_arc(t.get(..=bang).unwrap_or(&[]));
         if computed == found {
             CrcStatus::Checked(found)
-        } else if strict {
+        } else if check == Check::Strict {
             return Err(Error::new(
                 Layer::P1,
                 bang + 1,
