@@ -1076,6 +1076,20 @@ fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
             | Q::ReactiveEnergyImport
             | Q::ReactiveEnergyExport
     );
+    // Kamstrup's per-phase registers (Danish list) count in the totals' unit
+    let phase_energy = matches!(
+        q,
+        Q::ActiveEnergyImportL1
+            | Q::ActiveEnergyImportL2
+            | Q::ActiveEnergyImportL3
+            | Q::ActiveEnergyExportL1
+            | Q::ActiveEnergyExportL2
+            | Q::ActiveEnergyExportL3
+    );
+    let power_factor = matches!(
+        q,
+        Q::PowerFactor | Q::PowerFactorL1 | Q::PowerFactorL2 | Q::PowerFactorL3
+    );
     let power = matches!(
         q,
         Q::ActivePowerImport
@@ -1087,9 +1101,9 @@ fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
         Manufacturer::Kaifa if current => Some(-3),
         Manufacturer::Kaifa if voltage => Some(-1),
         Manufacturer::Kaifa if energy || power => Some(0),
-        Manufacturer::Kamstrup if current => Some(-2),
+        Manufacturer::Kamstrup if current || power_factor => Some(-2),
         Manufacturer::Kamstrup if voltage || power => Some(0),
-        Manufacturer::Kamstrup if energy => Some(1),
+        Manufacturer::Kamstrup if energy || phase_energy => Some(1),
         _ => None,
     }
 }

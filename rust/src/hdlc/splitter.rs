@@ -431,6 +431,10 @@ impl FrameSplitter {
         sink: &mut F,
     ) -> Option<usize> {
         let decision = match tail.first() {
+            // at the end of the stream, a start that is not even `68 L L 68` (or `/` and a
+            // 4-character header) opened nothing: garbage, as a lone HDLC flag is
+            Some(0x68) if last && tail.len() < 4 => LinkDecision::NotAFrame,
+            Some(b'/') if last && tail.len() < 5 => LinkDecision::NotAFrame,
             Some(0x68) => match if last {
                 crate::mbus::classify_final(tail)
             } else {

@@ -265,6 +265,20 @@ fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
             | Q::ReactiveEnergyImport
             | Q::ReactiveEnergyExport
     );
+    // Kamstrup's per-phase registers (Danish list) count in the totals' unit
+    let phase_energy = matches!(
+        q,
+        Q::ActiveEnergyImportL1
+            | Q::ActiveEnergyImportL2
+            | Q::ActiveEnergyImportL3
+            | Q::ActiveEnergyExportL1
+            | Q::ActiveEnergyExportL2
+            | Q::ActiveEnergyExportL3
+    );
+    let power_factor = matches!(
+        q,
+        Q::PowerFactor | Q::PowerFactorL1 | Q::PowerFactorL2 | Q::PowerFactorL3
+    );
     let power = matches!(
         q,
         Q::ActivePowerImport
@@ -277,10 +291,11 @@ fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
         Manufacturer::Kaifa if current => Some(-3),
         Manufacturer::Kaifa if voltage => Some(-1),
         Manufacturer::Kaifa if energy || power => Some(0),
-        // W, var, 0.01 A, 1 V, 10 Wh (Kamstrup HAN-NVE rev 3.1)
-        Manufacturer::Kamstrup if current => Some(-2),
+        // W, var, 0.01 A, 1 V, 10 Wh (Kamstrup HAN-NVE rev 3.1); power factor 0.01 (the
+        // Danish list: 222 V × 0.57 A × 0.31 = 39 W against the 36 W the frame sends)
+        Manufacturer::Kamstrup if current || power_factor => Some(-2),
         Manufacturer::Kamstrup if voltage || power => Some(0),
-        Manufacturer::Kamstrup if energy => Some(1),
+        Manufacturer::Kamstrup if energy || phase_energy => Some(1),
         _ => None,
     }
 }

@@ -19,7 +19,9 @@ use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRe
 /// bit from `S`/`W` (not specified without a letter).
 fn datetime(t: &Timestamp) -> CosemDateTime {
     CosemDateTime {
-        year: t.year,
+        // two-digit years as POSIX (and Python's %y) read them: 69..=99 are 1969..1999 (a
+        // meter sends `700101010000W`, the Unix epoch, for an unused M-Bus channel)
+        year: if t.year >= 2069 { t.year - 100 } else { t.year },
         month: t.month,
         day: t.day,
         weekday: 0xFF,
@@ -70,7 +72,19 @@ fn scaling(unit: &str, exponent: i8, q: Option<Quantity>) -> Option<(i8, Option<
 /// The object of one value group under `line`'s code.
 fn object<'a>(line: &Line<'a>, g: &Group<'a>, q: Option<Quantity>) -> ObjectRef<'a> {
     let kind = q.map(|q| q.def().kind);
-    let (raw, scaler, unit, source) = match (g.value(), kind) {
+    let value = g.value();
+    // a number in another unit than the field's (a heat meter's GJ on the M-Bus reading code
+    // that gas meters use for m³) is kept without the field
+    let q = match (&value, q) {
+        (Value::Decimal(d), Some(f)) if !d.unit.is_empty() => {
+            match scaling(d.unit, d.exponent, Some(f)) {
+                Some((_, Some(code))) if Some(code) != f.unit_code() => None,
+                _ => Some(f),
+            }
+        }
+        _ => q,
+    };
+    let (raw, scaler, unit, source) = match (value, kind) {
         // identifiers stay as sent (digits-only ids would type as numbers)
         (_, Some(FieldKind::Text)) => (DataRef::Text(g.raw), 0, None, ScalerSource::None),
         (Value::Decimal(d), _) => match scaling(d.unit, d.exponent, q) {
