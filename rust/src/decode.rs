@@ -476,13 +476,55 @@ struct Cx {
     max_depth: u8,
     nodes: Vec<Node<'static>>,
     objects: Vec<ObjectRef<'static>>,
-    tracker: crate::quality::Tracker,
     keys: KeyRing,
     plain: Vec<u8>,
+    books: Books,
+    reassembled: u64,
+}
+
+/// The per-stream state of decoded telegrams: the stateful checks and the counts.
+#[derive(Debug, Default)]
+struct Books {
+    tracker: crate::quality::Tracker,
     counters: CounterTracker,
     telegrams: u64,
     undecodable: u64,
-    reassembled: u64,
+}
+
+impl Books {
+    fn fail<F: FnMut(DecoderEvent<'_>)>(&mut self, error: Error, origin: Origin<'_>, sink: &mut F) {
+        self.undecodable += 1;
+        sink(DecoderEvent::Error(ErrorRecord {
+            offset: origin.offset,
+            length: origin.end - origin.offset,
+            error,
+        }));
+    }
+}
+
+/// Hands one decoded message to `sink`: the telegram with its stateful quality flags, or the
+/// error; counts it.
+fn deliver<F: FnMut(DecoderEvent<'_>)>(
+    result: Result<()>,
+    tg: &mut TelegramRef<'_>,
+    books: &mut Books,
+    origin: Origin<'_>,
+    sink: &mut F,
+) {
+    match result {
+        Ok(()) => {
+            let stateful = books.tracker.check(tg);
+            tg.flags.0 |= stateful.0 | counter_flags(&mut books.counters, tg);
+            books.telegrams += 1;
+            sink(DecoderEvent::Telegram {
+                telegram: tg,
+                offset: origin.offset,
+                raw: origin.raw,
+                end: origin.end,
+            });
+        }
+        Err(error) => books.fail(error, origin, sink),
+    }
 }
 
 /// Where an APDU to decode came from.
@@ -502,38 +544,14 @@ impl Cx {
         sink: &mut F,
     ) {
         let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut self.objects)));
-        match decode_p1_framed(data, &mut tg) {
-            Ok(()) => {
-                let stateful = self.tracker.check(&tg);
-                tg.flags.0 |= stateful.0;
-                self.telegrams += 1;
-                sink(DecoderEvent::Telegram {
-                    telegram: &tg,
-                    offset: origin.offset,
-                    raw: origin.raw,
-                    end: origin.end,
-                });
-            }
-            Err(error) => {
-                self.undecodable += 1;
-                sink(DecoderEvent::Error(ErrorRecord {
-                    offset: origin.offset,
-                    length: origin.end - origin.offset,
-                    error,
-                }));
-            }
-        }
+        let result = decode_p1_framed(data, &mut tg);
+        deliver(result, &mut tg, &mut self.books, origin, sink);
         self.objects = recycle(tg.objects);
     }
 
     /// A frame (or message) that cannot be decoded.
     fn fail<F: FnMut(DecoderEvent<'_>)>(&mut self, error: Error, origin: Origin<'_>, sink: &mut F) {
-        self.undecodable += 1;
-        sink(DecoderEvent::Error(ErrorRecord {
-            offset: origin.offset,
-            length: origin.end - origin.offset,
-            error,
-        }));
+        self.books.fail(error, origin, sink);
     }
 
     /// A frame went into a reassembler.
@@ -544,7 +562,7 @@ impl Cx {
     /// A reassembler discarded a message: one error for it.
     fn discarded<F: FnMut(DecoderEvent<'_>)>(&mut self, r: ErrorRecord, sink: &mut F) {
         self.reassembled = self.reassembled.saturating_sub(1);
-        self.undecodable += 1;
+        self.books.undecodable += 1;
         sink(DecoderEvent::Error(r));
     }
 
@@ -590,28 +608,7 @@ impl Cx {
         }
         .map_err(|e| e.add_offset(at));
         self.nodes = recycle(nodes);
-        match result {
-            Ok(_) => {
-                let stateful = self.tracker.check(&tg);
-                tg.flags.0 |= stateful.0 | counter_flags(&mut self.counters, &tg);
-                self.telegrams += 1;
-                sink(DecoderEvent::Telegram {
-                    telegram: &tg,
-                    offset: origin.offset,
-                    raw: origin.raw,
-                    end: origin.end,
-                });
-            }
-            Err(error) => {
-                // (not `self.fail`: `tg` still borrows the plaintext buffer)
-                self.undecodable += 1;
-                sink(DecoderEvent::Error(ErrorRecord {
-                    offset: origin.offset,
-                    length: origin.end - origin.offset,
-                    error,
-                }));
-            }
-        }
+        deliver(result.map(|_| ()), &mut tg, &mut self.books, origin, sink);
         self.objects = recycle(tg.objects);
     }
 }
@@ -691,12 +688,9 @@ impl Decoder {
                 max_depth: limits.max_depth,
                 nodes: Vec::new(),
                 objects: Vec::new(),
-                tracker: crate::quality::Tracker::default(),
                 keys,
                 plain: Vec::new(),
-                counters: CounterTracker::new(),
-                telegrams: 0,
-                undecodable: 0,
+                books: Books::default(),
                 reassembled: 0,
             },
             segments: crate::hdlc::segments::SegmentReassembler::new(),
@@ -711,8 +705,8 @@ impl Decoder {
     pub fn stats(&self) -> Stats {
         Stats {
             split: self.splitter.stats(),
-            telegrams: self.cx.telegrams,
-            frames_undecodable: self.cx.undecodable,
+            telegrams: self.cx.books.telegrams,
+            frames_undecodable: self.cx.books.undecodable,
             frames_reassembled: self.cx.reassembled,
         }
     }
@@ -865,12 +859,12 @@ fn on_mbus<F: FnMut(DecoderEvent<'_>)>(
     let frame = match crate::mbus::MbusFrame::new_checked(l.bytes) {
         Ok(f) => f,
         Err(error) => {
-            cx.undecodable += 1;
-            sink(DecoderEvent::Error(ErrorRecord {
+            let origin = Origin {
                 offset: l.offset,
-                length: l.bytes.len() as u64,
-                error,
-            }));
+                raw: l.bytes,
+                end: l.offset + l.bytes.len() as u64,
+            };
+            cx.fail(error, origin, sink);
             return;
         }
     };
