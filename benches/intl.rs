@@ -53,21 +53,13 @@ use serde_json::Value;
 
 #[path = "common/mix.rs"]
 mod mix;
-use mix::{full_size, TEST_BYTES};
+use mix::target_bytes;
 
 /// Stream size in MB for `cargo bench`, unless `HANPORT_BENCH_MB` says otherwise.
 const INTL_DEFAULT_MB: f64 = 30.0;
 
 fn target() -> usize {
-    if !full_size() {
-        return TEST_BYTES;
-    }
-    let mb = std::env::var("HANPORT_BENCH_MB")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(INTL_DEFAULT_MB);
-    (mb * 1e6) as usize
+    target_bytes(INTL_DEFAULT_MB)
 }
 
 fn records() -> Vec<Value> {

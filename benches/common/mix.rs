@@ -219,6 +219,12 @@ pub fn full_size() -> bool {
 }
 
 pub fn stream_target() -> usize {
+    target_bytes(DEFAULT_MB)
+}
+
+/// Stream size: `HANPORT_BENCH_MB` (else `default_mb`) MB under `cargo bench`, [`TEST_BYTES`]
+/// in test mode.
+pub fn target_bytes(default_mb: f64) -> usize {
     if !full_size() {
         return TEST_BYTES;
     }
@@ -226,6 +232,6 @@ pub fn stream_target() -> usize {
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| *v > 0.0)
-        .unwrap_or(DEFAULT_MB);
+        .unwrap_or(default_mb);
     (mb * 1e6) as usize
 }

@@ -75,6 +75,25 @@ class Mix:
     per_list: tuple[int, int, int]
 
 
+def record_rates(benchmark: Benchmark, *, count: int, nbytes: int, unit: str) -> float | None:
+    """Store the workload (``unit`` = its name in the plural, ``"telegrams"`` or ``"frames"``)
+    and, when measured, the rates of the median round (robust on a shared machine) and of the
+    best round in ``extra_info``: ``<unit>_per_s``, ``MB_per_s`` (10^6 bytes), ``ns_per_<one>``,
+    ``best_<unit>_per_s``, ``best_MB_per_s``. Returns the median rate (None when not measured)."""
+    benchmark.extra_info[unit] = count
+    benchmark.extra_info["bytes"] = nbytes
+    if benchmark.disabled or benchmark.stats is None:
+        return None
+    median = float(benchmark.stats.stats.median)
+    best = float(benchmark.stats.stats.min)
+    benchmark.extra_info[f"{unit}_per_s"] = round(count / median)
+    benchmark.extra_info["MB_per_s"] = round(nbytes / median / 1e6, 2)
+    benchmark.extra_info[f"ns_per_{unit.removesuffix('s')}"] = round(median / count * 1e9, 1)
+    benchmark.extra_info[f"best_{unit}_per_s"] = round(count / best)
+    benchmark.extra_info["best_MB_per_s"] = round(nbytes / best / 1e6, 2)
+    return count / median
+
+
 def mb_from_env(name: str, default: float) -> int:
     try:
         mb = float(os.environ.get(name, default))

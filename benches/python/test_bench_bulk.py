@@ -46,6 +46,7 @@ from _mix import (
     Mix,
     build_stream,
     mb_from_env,
+    record_rates,
 )
 
 SMOKE_BYTES = 200_000
@@ -70,17 +71,7 @@ def bulk_mix(benchmark: Benchmark) -> Mix:
 def record(benchmark: Benchmark, *, telegrams: int, nbytes: int) -> None:
     """Store the workload and, when measured, telegrams/s and MB/s (10^6 bytes) of the median
     and the best round in ``extra_info``."""
-    benchmark.extra_info["telegrams"] = telegrams
-    benchmark.extra_info["bytes"] = nbytes
-    if benchmark.disabled or benchmark.stats is None:
-        return
-    median = float(benchmark.stats.stats.median)
-    best = float(benchmark.stats.stats.min)
-    benchmark.extra_info["telegrams_per_s"] = round(telegrams / median)
-    benchmark.extra_info["MB_per_s"] = round(nbytes / median / 1e6, 2)
-    benchmark.extra_info["ns_per_telegram"] = round(median / telegrams * 1e9, 1)
-    benchmark.extra_info["best_telegrams_per_s"] = round(telegrams / best)
-    benchmark.extra_info["best_MB_per_s"] = round(nbytes / best / 1e6, 2)
+    record_rates(benchmark, count=telegrams, nbytes=nbytes, unit="telegrams")
 
 
 def _best_of(rounds: int, fn: Callable[[], object]) -> float:

@@ -35,6 +35,7 @@ from _mix import (
     Mix,
     build_stream,
     mb_from_env,
+    record_rates,
 )
 
 CHUNK = 4096
@@ -56,17 +57,7 @@ def record(benchmark: Benchmark, *, frames: int, nbytes: int) -> None:
     GC matters here: the returned frames are GC-tracked, so feeding a large stream triggers
     collections (compare with ``--benchmark-disable-gc``).
     """
-    benchmark.extra_info["frames"] = frames
-    benchmark.extra_info["bytes"] = nbytes
-    if benchmark.disabled or benchmark.stats is None:
-        return
-    median = float(benchmark.stats.stats.median)
-    best = float(benchmark.stats.stats.min)
-    benchmark.extra_info["frames_per_s"] = round(frames / median)
-    benchmark.extra_info["MB_per_s"] = round(nbytes / median / 1e6, 2)
-    benchmark.extra_info["ns_per_frame"] = round(median / frames * 1e9, 1)
-    benchmark.extra_info["best_frames_per_s"] = round(frames / best)
-    benchmark.extra_info["best_MB_per_s"] = round(nbytes / best / 1e6, 2)
+    record_rates(benchmark, count=frames, nbytes=nbytes, unit="frames")
 
 
 class StreamDecoder(Protocol):

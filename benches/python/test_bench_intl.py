@@ -48,7 +48,7 @@ import pytest
 
 import hanport
 
-from _mix import Benchmark, mb_from_env
+from _mix import Benchmark, mb_from_env, record_rates
 
 RECORDS = Path(__file__).resolve().parents[2] / "tests" / "data" / "records"
 SMOKE_BYTES = 200_000
@@ -191,20 +191,9 @@ def record(benchmark: Benchmark, w: Workload) -> float | None:
     and the best round in ``extra_info``; returns the median telegrams/s."""
     telegrams, nbytes = len(w.messages), len(w.data)
     benchmark.extra_info["workload"] = w.name
-    benchmark.extra_info["telegrams"] = telegrams
-    benchmark.extra_info["bytes"] = nbytes
     benchmark.extra_info["distinct_messages"] = w.distinct
     benchmark.extra_info["bytes_per_telegram"] = round(nbytes / telegrams, 1)
-    if benchmark.disabled or benchmark.stats is None:
-        return None
-    median = float(benchmark.stats.stats.median)
-    best = float(benchmark.stats.stats.min)
-    benchmark.extra_info["telegrams_per_s"] = round(telegrams / median)
-    benchmark.extra_info["MB_per_s"] = round(nbytes / median / 1e6, 2)
-    benchmark.extra_info["ns_per_telegram"] = round(median / telegrams * 1e9, 1)
-    benchmark.extra_info["best_telegrams_per_s"] = round(telegrams / best)
-    benchmark.extra_info["best_MB_per_s"] = round(nbytes / best / 1e6, 2)
-    return telegrams / median
+    return record_rates(benchmark, count=telegrams, nbytes=nbytes, unit="telegrams")
 
 
 # --- dsmr-parser -----------------------------------------------------------------------------

@@ -370,30 +370,19 @@ fn decode_link_frame<'a>(
                 .map_err(|e| e.add_offset(info_at))
         }
         // an IEC 62056-47 wrapper (version 0x0001) around exactly one APDU
-        Some(0x00) => match crate::dlms::wrapper::Wrapper::parse(data) {
-            Ok((w, used)) if used == data.len() => {
-                let at = data.len() - w.apdu.len();
-                decode_apdu(
-                    w.apdu,
-                    LinkHints::default(),
-                    nodes,
-                    tg,
-                    max_depth,
-                    keys,
-                    plain,
-                )
-                .map_err(|e| e.add_offset(at))
-            }
-            _ => decode_information(
-                data,
+        Some(0x00) if wrapped(data).is_some() => {
+            let apdu = wrapped(data).unwrap_or(&[]);
+            decode_apdu(
+                apdu,
                 LinkHints::default(),
                 nodes,
                 tg,
                 max_depth,
                 keys,
                 plain,
-            ),
-        },
+            )
+            .map_err(|e| e.add_offset(data.len() - apdu.len()))
+        }
         Some(_) => decode_information(
             data,
             LinkHints::default(),
@@ -428,6 +417,14 @@ pub(crate) fn counter_bits(c: CounterCheck) -> u32 {
         CounterCheck::Replay => crate::quality::COUNTER_REPLAY.bit,
         CounterCheck::Gap { .. } => crate::quality::COUNTER_GAP.bit,
         _ => 0,
+    }
+}
+
+/// The APDU of an IEC 62056-47 wrapper that is exactly `data`.
+fn wrapped(data: &[u8]) -> Option<&[u8]> {
+    match crate::dlms::wrapper::Wrapper::parse(data) {
+        Ok((w, used)) if used == data.len() => Some(w.apdu),
+        _ => None,
     }
 }
 
@@ -577,7 +574,6 @@ impl Cx {
     fn emit<F: FnMut(DecoderEvent<'_>)>(
         &mut self,
         apdu: &[u8],
-        llc: bool,
         at: usize,
         hints: LinkHints<'_>,
         origin: Origin<'_>,
@@ -585,27 +581,15 @@ impl Cx {
     ) {
         let mut nodes: Vec<Node<'_>> = recycle(core::mem::take(&mut self.nodes));
         let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut self.objects)));
-        let result = if llc {
-            decode_information(
-                apdu,
-                hints,
-                &mut nodes,
-                &mut tg,
-                self.max_depth,
-                &self.keys,
-                &mut self.plain,
-            )
-        } else {
-            decode_apdu(
-                apdu,
-                hints,
-                &mut nodes,
-                &mut tg,
-                self.max_depth,
-                &self.keys,
-                &mut self.plain,
-            )
-        }
+        let result = decode_apdu(
+            apdu,
+            hints,
+            &mut nodes,
+            &mut tg,
+            self.max_depth,
+            &self.keys,
+            &mut self.plain,
+        )
         .map_err(|e| e.add_offset(at));
         self.nodes = recycle(nodes);
         deliver(result.map(|_| ()), &mut tg, &mut self.books, origin, sink);
@@ -752,7 +736,7 @@ impl Decoder {
                         raw: l.bytes,
                         end: l.offset + l.bytes.len() as u64,
                     };
-                    cx.emit(l.bytes, false, 0, LinkHints::default(), origin, &mut sink);
+                    cx.emit(l.bytes, 0, LinkHints::default(), origin, &mut sink);
                 }
                 crate::hdlc::LinkKind::P1 => {
                     let origin = Origin {
@@ -800,7 +784,7 @@ fn on_hdlc<F: FnMut(DecoderEvent<'_>)>(
             end,
         };
         match llc {
-            Ok((apdu, n)) => cx.emit(apdu, false, info_at + n, hints, origin, sink),
+            Ok((apdu, n)) => cx.emit(apdu, info_at + n, hints, origin, sink),
             Err(e) => cx.fail(e.add_offset(info_at), origin, sink),
         }
         return;
@@ -831,7 +815,7 @@ fn on_hdlc<F: FnMut(DecoderEvent<'_>)>(
                 raw: parts.from(b.first_offset),
                 end: b.end_offset,
             };
-            cx.emit(b.apdu, false, 0, hints, origin, sink);
+            cx.emit(b.apdu, 0, hints, origin, sink);
             parts.clear();
         }
     } else {
@@ -841,7 +825,7 @@ fn on_hdlc<F: FnMut(DecoderEvent<'_>)>(
             raw: parts.from(m_first),
             end: m_end,
         };
-        cx.emit(m.apdu, false, 0, hints, origin, sink);
+        cx.emit(m.apdu, 0, hints, origin, sink);
         if !blocks.is_pending() {
             parts.clear();
         }
@@ -884,7 +868,7 @@ fn on_mbus<F: FnMut(DecoderEvent<'_>)>(
             raw: parts.from(m.first_offset),
             end: m.end_offset,
         };
-        cx.emit(m.apdu, false, 0, LinkHints::default(), origin, sink);
+        cx.emit(m.apdu, 0, LinkHints::default(), origin, sink);
         parts.clear();
     }
 }
