@@ -20,6 +20,18 @@ pub fn fcs16(data: &[u8]) -> u16 {
     X25.checksum(data)
 }
 
+/// CRC-16/X.25 of `prefix ++ rest` where `prefix` ends with its own correct FCS (an HDLC
+/// header followed by its valid HCS): the register after such a prefix is always [`RESIDUE`],
+/// so only `rest` needs to be run through. Lets the frame check sequence skip the header bytes
+/// the header check sequence already covered.
+#[inline]
+pub fn fcs16_after_checked(rest: &[u8]) -> u16 {
+    // `digest_with_initial` takes the initial value in the algorithm's (unreflected) order
+    let mut d = X25.digest_with_initial(RESIDUE.reverse_bits());
+    d.update(rest);
+    d.finalize()
+}
+
 /// True when `data` ends with its own correct little-endian CRC-16/X.25.
 ///
 /// Equivalent to checking the residue: the complemented CRC over data+FCS equals
@@ -47,6 +59,20 @@ mod tests {
             }
         }
         !crc
+    }
+
+    #[test]
+    fn continuation_after_a_checked_prefix() {
+        let data: Vec<u8> = (0u16..300).map(|i| (i * 37 + 11) as u8).collect();
+        for cut in [0usize, 1, 5, 8, 17, 64] {
+            for tail in [0usize, 1, 2, 15, 16, 33, 200] {
+                let mut v = data[..cut].to_vec();
+                v.extend_from_slice(&fcs16(&data[..cut]).to_le_bytes());
+                let rest = &data[cut..cut + tail];
+                let whole = [v.as_slice(), rest].concat();
+                assert_eq!(fcs16_after_checked(rest), fcs16(&whole), "{cut} {tail}");
+            }
+        }
     }
 
     #[test]

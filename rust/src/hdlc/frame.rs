@@ -10,7 +10,7 @@
 //! [`Frame`] wraps the bytes *between* the flags. Every accessor is total: once
 //! [`Frame::new_checked`] has returned `Ok`, no accessor can panic, and none indexes unchecked.
 
-use crate::crc::fcs16;
+use crate::crc::{fcs16, fcs16_after_checked};
 use crate::error::{CheckField, Error, ErrorKind, Layer, Result};
 
 /// The HDLC opening and closing flag.
@@ -282,7 +282,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
                 },
             ));
         }
-        check_fcs(buf, len)?;
+        check_fcs(buf, len, &header)?;
         Ok(Frame { buffer, header })
     }
 
@@ -383,11 +383,15 @@ impl<'a> Frame<&'a [u8]> {
     }
 }
 
-/// Verifies the FCS of the `len` bytes at the start of `buf` (between the flags).
-pub(crate) fn check_fcs(buf: &[u8], len: usize) -> Result<()> {
-    let body = buf.get(..len.saturating_sub(2)).unwrap_or(&[]);
-    let found = le16(buf.get(len.saturating_sub(2)..len).unwrap_or(&[]));
-    let expected = fcs16(body);
+/// Verifies the FCS of the `len` bytes at the start of `buf` (between the flags) of a frame
+/// whose `header` parsed: the bytes a verified HCS already covered are not run through again.
+pub(crate) fn check_fcs(buf: &[u8], len: usize, header: &Header) -> Result<()> {
+    let end = len.saturating_sub(2);
+    let found = le16(buf.get(end..len).unwrap_or(&[]));
+    let expected = match header.hcs {
+        Some(_) => fcs16_after_checked(buf.get(header.info_offset()..end).unwrap_or(&[])),
+        None => fcs16(buf.get(..end).unwrap_or(&[])),
+    };
     if expected != found {
         return Err(Error::new(
             Layer::Hdlc,

@@ -672,7 +672,7 @@ fn classify(d: &[u8], max_frame_length: u16) -> Candidate {
             len + 2,
         );
     }
-    match check_fcs(inner, len) {
+    match check_fcs(inner, len, &header) {
         Ok(()) => Candidate::Good(header, len),
         Err(e) => Candidate::Bad(e.add_offset(1), len + 2),
     }
