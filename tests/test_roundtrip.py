@@ -496,9 +496,17 @@ def generic_objects(
     return code, value, raw, su, draw(st.sampled_from(LENGTH_FORMS))
 
 
+def field_key(code: tuple[int, int, int, int, int, int]) -> object:
+    """What a push may carry only once: the table field a code names (several codes can name
+    one field, e.g. gas_volume is 24.2.1 or 24.2.3), or the code's A/C/D/E when it names none."""
+    key = (code[0], code[2], code[3], code[4])
+    entry = TABLE.get(key)
+    return key if entry is None else entry[0]
+
+
 @given(
     objects=st.lists(
-        generic_objects(), min_size=1, max_size=12, unique_by=lambda o: (o[0][0], *o[0][2:5])
+        generic_objects(), min_size=1, max_size=12, unique_by=lambda o: field_key(o[0])
     ),
     array_form=st.sampled_from(LENGTH_FORMS),
     header=st.one_of(st.none(), st.tuples(wall_clocks(), st.sampled_from(HEADER_FORMS))),
