@@ -496,12 +496,16 @@ def generic_objects(
     return code, value, raw, su, draw(st.sampled_from(LENGTH_FORMS))
 
 
-def field_key(code: tuple[int, int, int, int, int, int]) -> object:
+def table_key(code: Code) -> tuple[int, int, int, int]:
+    """What the OBIS table matches a code on: A, C, D, E (B is lenient)."""
+    return (code[0], code[2], code[3], code[4])
+
+
+def field_key(code: Code) -> object:
     """What a push may carry only once: the table field a code names (several codes can name
     one field, e.g. gas_volume is 24.2.1 or 24.2.3), or the code's A/C/D/E when it names none."""
-    key = (code[0], code[2], code[3], code[4])
-    entry = TABLE.get(key)
-    return key if entry is None else entry[0]
+    entry = TABLE.get(table_key(code))
+    return table_key(code) if entry is None else entry[0]
 
 
 @given(
@@ -539,7 +543,7 @@ def test_generic_obis_body_round_trip(
     values = t.values
     for o, (code, _, raw, su, _) in zip(got, objects, strict=True):
         what = o.obis
-        entry = TABLE.get((code[0], code[2], code[3], code[4]))
+        entry = TABLE.get(table_key(code))
         assert o.field == (None if entry is None else entry[0]), what
         assert_raw(o.raw, raw, what)
         assert o.scaler == (0 if su is None else su[0]), what
