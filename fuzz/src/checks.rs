@@ -364,7 +364,13 @@ enum Seen {
 }
 
 fn decode_stream(chunks: &[&[u8]]) -> (Vec<Seen>, hanport::Stats) {
+    decode_stream_with(chunks, true)
+}
+
+/// As [`decode_stream`], with the learned-layout fast path on or off.
+fn decode_stream_with(chunks: &[&[u8]], layouts: bool) -> (Vec<Seen>, hanport::Stats) {
     let mut d = Decoder::new();
+    d.set_layout_cache(layouts);
     let mut seen = Vec::new();
     let mut on = |ev: DecoderEvent<'_>| match ev {
         DecoderEvent::Telegram {
@@ -421,6 +427,17 @@ pub fn check_pipeline(input: &[u8]) {
             "chunked decoding differs from whole decoding"
         );
     }
+    // the learned layouts change nothing: not on the input, nor on the input twice (the second
+    // copy's frames meet the layouts the first copy taught)
+    assert!(
+        whole == decode_stream_with(&[data], false),
+        "decoding with learned layouts differs from decoding without"
+    );
+    let twice = [data, data];
+    assert!(
+        decode_stream_with(&twice, true) == decode_stream_with(&twice, false),
+        "decoding with learned layouts differs from decoding without (input twice)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ use crate::error::{Error, ErrorKind, Layer, Result};
 use crate::hdlc::{
     ErrorRecord, Event, FrameSpan, FrameSplitter, HdlcFrame, LinkSpan, Stats as SplitStats,
 };
-use crate::meters::{map, LinkHints};
+use crate::meters::layout::Layouts;
+use crate::meters::{map, map_traced, LinkHints};
 use crate::telegram::{recycle, ObjectRef, Telegram, TelegramRef};
 
 /// Resource limits of the decoders (memory and work stay bounded by these and the input size).
@@ -37,6 +38,14 @@ impl Default for Limits {
     }
 }
 
+/// What decoding a notification body needs besides its bytes: the node scratch, the nesting
+/// limit and (in the stream decoder) the learned layouts.
+struct Body<'s, 'a> {
+    nodes: &'s mut Vec<Node<'a>>,
+    max_depth: u8,
+    layouts: Option<&'s mut Layouts>,
+}
+
 /// Decodes an information field (LLC + APDU, or a bare APDU) into `tg` (empty, its object
 /// list reused), stateless quality flags included; a ciphered APDU is decrypted into `plain`
 /// with `keys`. Error offsets are relative to `info`.
@@ -50,7 +59,12 @@ fn decode_information<'a>(
     plain: &'a mut Vec<u8>,
 ) -> Result<Option<Decrypted>> {
     let (apdu, llc_len) = strip_llc(info)?;
-    decode_apdu(apdu, hints, nodes, tg, max_depth, keys, plain).map_err(|e| e.add_offset(llc_len))
+    let body = Body {
+        nodes,
+        max_depth,
+        layouts: None,
+    };
+    decode_apdu(apdu, hints, body, tg, keys, plain).map_err(|e| e.add_offset(llc_len))
 }
 
 /// Decodes one complete APDU: a data-notification, or a ciphered APDU (general-glo- or
@@ -59,9 +73,8 @@ fn decode_information<'a>(
 fn decode_apdu<'a>(
     apdu: &'a [u8],
     hints: LinkHints<'_>,
-    nodes: &mut Vec<Node<'a>>,
+    body: Body<'_, 'a>,
     tg: &mut TelegramRef<'a>,
-    max_depth: u8,
     keys: &KeyRing,
     plain: &'a mut Vec<u8>,
 ) -> Result<Option<Decrypted>> {
@@ -103,7 +116,7 @@ fn decode_apdu<'a>(
                 // Luxembourg, Styria: the plaintext is a P1 telegram
                 decode_p1(plain, tg).map_err(wrong_key)?;
             } else {
-                decode_notification(plain, hints, nodes, tg, max_depth).map_err(wrong_key)?;
+                decode_notification(plain, hints, body, tg).map_err(wrong_key)?;
             }
             tg.system_title = Some(d.system_title);
             tg.invocation_counter = Some(d.invocation_counter);
@@ -116,7 +129,7 @@ fn decode_apdu<'a>(
             }
             Ok(Some(d))
         }
-        _ => decode_notification(apdu, hints, nodes, tg, max_depth).map(|()| None),
+        _ => decode_notification(apdu, hints, body, tg).map(|()| None),
     }
 }
 
@@ -155,12 +168,22 @@ fn map_p1<'a>(t: &crate::p1::P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result
 fn decode_notification<'a>(
     apdu: &'a [u8],
     hints: LinkHints<'_>,
-    nodes: &mut Vec<Node<'a>>,
+    body: Body<'_, 'a>,
     tg: &mut TelegramRef<'a>,
-    max_depth: u8,
 ) -> Result<()> {
     let n = DataNotification::parse(apdu)?;
     let body_at = n.body_offset;
+    let Body {
+        nodes,
+        max_depth,
+        mut layouts,
+    } = body;
+    if let Some(l) = layouts.as_deref_mut() {
+        if l.apply(&n, &hints, tg) {
+            tg.flags = crate::quality::stateless(tg);
+            return Ok(());
+        }
+    }
     nodes.clear();
     let used = decode_into_limited(n.body, nodes, max_depth).map_err(|e| e.add_offset(body_at))?;
     if used != n.body.len() {
@@ -170,7 +193,13 @@ fn decode_notification<'a>(
             ErrorKind::Malformed("bytes after the notification body"),
         ));
     }
-    map(&n, nodes, hints, tg).map_err(|e| e.add_offset(body_at))?;
+    match layouts {
+        Some(l) => {
+            map_traced(&n, nodes, hints, tg, &mut l.from).map_err(|e| e.add_offset(body_at))?;
+            l.learn(&n, &hints, nodes, tg);
+        }
+        None => map(&n, nodes, hints, tg).map_err(|e| e.add_offset(body_at))?,
+    }
     tg.flags = crate::quality::stateless(tg);
     Ok(())
 }
@@ -372,16 +401,13 @@ fn decode_link_frame<'a>(
         // an IEC 62056-47 wrapper (version 0x0001) around exactly one APDU
         Some(0x00) if wrapped(data).is_some() => {
             let apdu = wrapped(data).unwrap_or(&[]);
-            decode_apdu(
-                apdu,
-                LinkHints::default(),
+            let body = Body {
                 nodes,
-                tg,
                 max_depth,
-                keys,
-                plain,
-            )
-            .map_err(|e| e.add_offset(data.len() - apdu.len()))
+                layouts: None,
+            };
+            decode_apdu(apdu, LinkHints::default(), body, tg, keys, plain)
+                .map_err(|e| e.add_offset(data.len() - apdu.len()))
         }
         Some(_) => decode_information(
             data,
@@ -473,6 +499,7 @@ struct Cx {
     max_depth: u8,
     nodes: Vec<Node<'static>>,
     objects: Vec<ObjectRef<'static>>,
+    layouts: Layouts,
     keys: KeyRing,
     plain: Vec<u8>,
     books: Books,
@@ -581,16 +608,13 @@ impl Cx {
     ) {
         let mut nodes: Vec<Node<'_>> = recycle(core::mem::take(&mut self.nodes));
         let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut self.objects)));
-        let result = decode_apdu(
-            apdu,
-            hints,
-            &mut nodes,
-            &mut tg,
-            self.max_depth,
-            &self.keys,
-            &mut self.plain,
-        )
-        .map_err(|e| e.add_offset(at));
+        let body = Body {
+            nodes: &mut nodes,
+            max_depth: self.max_depth,
+            layouts: Some(&mut self.layouts),
+        };
+        let result = decode_apdu(apdu, hints, body, &mut tg, &self.keys, &mut self.plain)
+            .map_err(|e| e.add_offset(at));
         self.nodes = recycle(nodes);
         deliver(result.map(|_| ()), &mut tg, &mut self.books, origin, sink);
         self.objects = recycle(tg.objects);
@@ -672,6 +696,7 @@ impl Decoder {
                 max_depth: limits.max_depth,
                 nodes: Vec::new(),
                 objects: Vec::new(),
+                layouts: Layouts::default(),
                 keys,
                 plain: Vec::new(),
                 books: Books::default(),
@@ -683,6 +708,18 @@ impl Decoder {
             hdlc_parts: Parts::default(),
             mbus_parts: Parts::default(),
         }
+    }
+
+    /// Turns the learned-layout fast path on (the default) or off. Off, every body is decoded
+    /// and mapped the full way; the results are the same either way (see
+    /// `meters::layout`), so this is only for comparing the two.
+    pub fn set_layout_cache(&mut self, on: bool) {
+        self.cx.layouts.disabled = !on;
+    }
+
+    /// Telegrams so far decoded by a learned layout (the others took the full path).
+    pub fn layout_hits(&self) -> u64 {
+        self.cx.layouts.hits
     }
 
     /// Counters so far.

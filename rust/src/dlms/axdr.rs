@@ -241,86 +241,123 @@ pub fn decode_into_limited<'a>(
         }
         let at = c.position();
         let idx = u32_of(out.len());
-        let tag = c.u8()?;
-        let value = match tag {
-            0x00 => Value::Null,
-            0x01 | 0x02 => {
-                let n = read_length(&mut c)?;
-                if n > c.remaining() {
-                    return Err(c.error_at(
-                        at,
-                        ErrorKind::Malformed("element count larger than the bytes left"),
-                    ));
-                }
-                if depth >= usize::from(limit) {
-                    return Err(c.error_at(at, ErrorKind::TooDeep { limit }));
-                }
-                let n = u32_of(n);
-                if n > 0 {
-                    if let Some(slot) = stack.get_mut(depth) {
-                        *slot = (idx, n);
-                        depth += 1;
-                    }
-                }
-                if tag == 0x01 {
-                    Value::Array(n)
-                } else {
-                    Value::Structure(n)
+        let value = read_value(&mut c, input)?;
+        if let Value::Array(n) | Value::Structure(n) = value {
+            if depth >= usize::from(limit) {
+                return Err(c.error_at(at, ErrorKind::TooDeep { limit }));
+            }
+            if n > 0 {
+                if let Some(slot) = stack.get_mut(depth) {
+                    *slot = (idx, n);
+                    depth += 1;
                 }
             }
-            0x03 => Value::Boolean(c.u8()? != 0),
-            0x04 => {
-                let bits = read_length(&mut c)?;
-                let bytes = c.take(bits.div_ceil(8))?;
-                Value::BitString {
-                    bits: u32_of(bits),
-                    bytes,
-                }
-            }
-            0x05 => Value::I32(i32::from_be_bytes(c.array()?)),
-            0x06 => Value::U32(c.be_u32()?),
-            0x09 | 0x0A | 0x0C => {
-                let n = read_length(&mut c)?;
-                let s = c.take(n)?;
-                match tag {
-                    0x09 => Value::OctetString(s),
-                    0x0A => Value::VisibleString(s),
-                    _ => Value::Utf8String(s),
-                }
-            }
-            0x0D => Value::Bcd(c.u8()?),
-            0x0F => Value::I8(i8::from_be_bytes(c.array()?)),
-            0x10 => Value::I16(i16::from_be_bytes(c.array()?)),
-            0x11 => Value::U8(c.u8()?),
-            0x12 => Value::U16(c.be_u16()?),
-            0x13 => {
-                let start = c.position();
-                skip_type_description(&mut c, 0)?;
-                let n = read_length(&mut c)?;
-                let contents_at = c.position() - start;
-                c.take(n)?;
-                Value::CompactArray {
-                    bytes: input.get(start..c.position()).unwrap_or(&[]),
-                    contents_at: u32_of(contents_at),
-                }
-            }
-            0x14 => Value::I64(i64::from_be_bytes(c.array()?)),
-            0x15 => Value::U64(c.be_u64()?),
-            0x16 => Value::Enum(c.u8()?),
-            0x17 => Value::F32(f32::from_be_bytes(c.array()?)),
-            0x18 => Value::F64(f64::from_be_bytes(c.array()?)),
-            0x19 => Value::DateTime(c.take(12)?),
-            0x1A => Value::Date(c.take(5)?),
-            0x1B => Value::Time(c.take(4)?),
-            0xFF => Value::DontCare,
-            _ => return Err(c.error_at(at, ErrorKind::Unsupported { tag })),
-        };
+        }
         out.push(Node {
             value,
             offset: u32_of(at),
             end: idx + 1,
         });
     }
+}
+
+/// Reads the value whose tag is at the cursor: a leaf with its contents, or a container's tag
+/// and element count (its elements follow it). An element count larger than the bytes left is
+/// rejected here; nesting is the caller's to bound.
+#[inline(always)]
+fn read_value<'a>(c: &mut Cursor<'a>, input: &'a [u8]) -> Result<Value<'a>> {
+    let at = c.position();
+    let tag = c.u8()?;
+    Ok(match tag {
+        0x00 => Value::Null,
+        0x01 | 0x02 => {
+            let n = read_length(c)?;
+            if n > c.remaining() {
+                return Err(c.error_at(
+                    at,
+                    ErrorKind::Malformed("element count larger than the bytes left"),
+                ));
+            }
+            let n = u32_of(n);
+            if tag == 0x01 {
+                Value::Array(n)
+            } else {
+                Value::Structure(n)
+            }
+        }
+        0x03 => Value::Boolean(c.u8()? != 0),
+        0x04 => {
+            let bits = read_length(c)?;
+            let bytes = c.take(bits.div_ceil(8))?;
+            Value::BitString {
+                bits: u32_of(bits),
+                bytes,
+            }
+        }
+        0x05 => Value::I32(i32::from_be_bytes(c.array()?)),
+        0x06 => Value::U32(c.be_u32()?),
+        0x09 | 0x0A | 0x0C => {
+            let n = read_length(c)?;
+            let s = c.take(n)?;
+            match tag {
+                0x09 => Value::OctetString(s),
+                0x0A => Value::VisibleString(s),
+                _ => Value::Utf8String(s),
+            }
+        }
+        0x0D => Value::Bcd(c.u8()?),
+        0x0F => Value::I8(i8::from_be_bytes(c.array()?)),
+        0x10 => Value::I16(i16::from_be_bytes(c.array()?)),
+        0x11 => Value::U8(c.u8()?),
+        0x12 => Value::U16(c.be_u16()?),
+        0x13 => {
+            let start = c.position();
+            skip_type_description(c, 0)?;
+            let n = read_length(c)?;
+            let contents_at = c.position() - start;
+            c.take(n)?;
+            Value::CompactArray {
+                bytes: input.get(start..c.position()).unwrap_or(&[]),
+                contents_at: u32_of(contents_at),
+            }
+        }
+        0x14 => Value::I64(i64::from_be_bytes(c.array()?)),
+        0x15 => Value::U64(c.be_u64()?),
+        0x16 => Value::Enum(c.u8()?),
+        0x17 => Value::F32(f32::from_be_bytes(c.array()?)),
+        0x18 => Value::F64(f64::from_be_bytes(c.array()?)),
+        0x19 => Value::DateTime(c.take(12)?),
+        0x1A => Value::Date(c.take(5)?),
+        0x1B => Value::Time(c.take(4)?),
+        0xFF => Value::DontCare,
+        _ => return Err(c.error_at(at, ErrorKind::Unsupported { tag })),
+    })
+}
+
+/// The number of content bytes after the tag of a fixed-size leaf type (numbers, boolean,
+/// enum, bcd, date-time, date, time); `None` for containers, strings and compact arrays, whose
+/// size is sent.
+pub fn fixed_contents_len(tag: u8) -> Option<usize> {
+    Some(match tag {
+        0x03 | 0x0D | 0x0F | 0x11 | 0x16 => 1,
+        0x10 | 0x12 => 2,
+        0x05 | 0x06 | 0x17 | 0x1B => 4,
+        0x1A => 5,
+        0x14 | 0x15 | 0x18 => 8,
+        0x19 => 12,
+        _ => return None,
+    })
+}
+
+/// The value whose tag is at offset `at` of `input` (a container's count, not its elements).
+///
+/// # Errors
+/// As [`decode_into`], for that one value.
+#[inline(always)]
+pub fn value_at(input: &[u8], at: usize) -> Result<Value<'_>> {
+    let mut c = Cursor::new(input, Layer::Axdr);
+    c.take(at)?;
+    read_value(&mut c, input)
 }
 
 /// Skips a compact-array type description (Blue Book: array = 01 count(u16) type; structure =

@@ -14,6 +14,7 @@
 #[cfg(not(feature = "std"))]
 use alloc::vec::Vec;
 
+pub(crate) mod layout;
 pub mod p1;
 
 use crate::dlms::apdu::{DataNotification, DateTimeForm};
@@ -168,6 +169,7 @@ fn described<'a>(
     n: usize,
     hints: LinkHints<'_>,
     tg: &mut TelegramRef<'a>,
+    from: &mut Vec<u32>,
 ) -> Result<()> {
     // HDLC `CE FF` / `03` is the Landis+Gyr E450's push addressing (PROTOCOL.md §2.4)
     let maker = hints.manufacturer().or(match (hints.dest, hints.src) {
@@ -211,13 +213,14 @@ fn described<'a>(
                 scaler_source: source,
                 quantity: q,
             });
+            from.push(u32::try_from(v).unwrap_or(u32::MAX));
         }
         v = next_sibling(nodes, v);
     }
     if tg.objects.is_empty() {
         return Err(mapping_error("capture-object descriptors without values"));
     }
-    identify(tg, None)
+    Ok(())
 }
 
 /// Maps a positional structure (the root's elements in order) by a layout of
@@ -227,6 +230,7 @@ fn positional<'a>(
     tg: &mut TelegramRef<'a>,
     maker: Manufacturer,
     layout: &[Option<(Quantity, i8)>],
+    from: &mut Vec<u32>,
 ) -> Result<()> {
     tg.manufacturer = Some(maker);
     let mut i = 1;
@@ -243,10 +247,11 @@ fn positional<'a>(
                 scaler_source: ScalerSource::Vendor,
                 quantity: Some(q),
             });
+            from.push(u32::try_from(i).unwrap_or(u32::MAX));
         }
         i = next_sibling(nodes, i);
     }
-    identify(tg, None)
+    Ok(())
 }
 
 /// Vendor implicit scaling for objects sent without a scaler-unit (PROTOCOL.md §16.4).
@@ -328,7 +333,7 @@ fn ident(s: &[u8]) -> Option<&str> {
     core::str::from_utf8(s).ok()
 }
 
-#[inline]
+#[inline(always)]
 fn data_of<'a>(v: &Value<'a>, kind_hint: Option<Quantity>) -> DataRef<'a> {
     use crate::obis::FieldKind;
     let hint = kind_hint.map(|q| q.def().kind);
@@ -398,6 +403,7 @@ fn extract<'a>(
     c: usize,
     out: &mut Vec<ObjectRef<'a>>,
     list_id: &mut Option<usize>,
+    from: &mut Vec<u32>,
 ) {
     let end = next_sibling(nodes, c).min(nodes.len());
     let mut i = c + 1;
@@ -434,12 +440,13 @@ fn extract<'a>(
                         scaler_source,
                         quantity: q,
                     });
+                    from.push(u32::try_from(vi).unwrap_or(u32::MAX));
                 }
                 i = j;
             }
             Some(Value::Null) => i += 1,
             Some(Value::Array(_) | Value::Structure(_)) => {
-                extract(nodes, i, out, list_id);
+                extract(nodes, i, out, list_id, from);
                 i = next_sibling(nodes, i);
             }
             Some(Value::VisibleString(_)) if first && list_id.is_none() => {
@@ -483,6 +490,32 @@ pub fn map<'a>(
     hints: LinkHints<'_>,
     tg: &mut TelegramRef<'a>,
 ) -> Result<()> {
+    map_traced(notification, nodes, hints, tg, &mut Vec::new())
+}
+
+/// As [`map`], also telling where each object came from: `from` (cleared first) gets the node
+/// index of each object's value, in object order (what [`layout`] needs to learn the list).
+pub(crate) fn map_traced<'a>(
+    notification: &DataNotification<'a>,
+    nodes: &[Node<'a>],
+    hints: LinkHints<'_>,
+    tg: &mut TelegramRef<'a>,
+    from: &mut Vec<u32>,
+) -> Result<()> {
+    from.clear();
+    let list_id = map_objects(notification, nodes, hints, tg, from)?;
+    identify(tg, list_id)
+}
+
+/// The objects, manufacturer and header fields of [`map_traced`]; returns the list id for
+/// [`identify`].
+fn map_objects<'a>(
+    notification: &DataNotification<'a>,
+    nodes: &[Node<'a>],
+    hints: LinkHints<'_>,
+    tg: &mut TelegramRef<'a>,
+    from: &mut Vec<u32>,
+) -> Result<Option<&'a [u8]>> {
     let root = nodes
         .first()
         .ok_or_else(|| mapping_error("empty notification body"))?;
@@ -513,7 +546,8 @@ pub fn map<'a>(
             (14, Some(Value::U16(_)))
                 if link_maker == Some(Manufacturer::LandisGyr) && is_lg_burgenland(nodes) =>
             {
-                return positional(nodes, tg, Manufacturer::LandisGyr, &LG_BURGENLAND);
+                positional(nodes, tg, Manufacturer::LandisGyr, &LG_BURGENLAND, from)?;
+                return Ok(None);
             }
             _ => None,
         };
@@ -537,20 +571,22 @@ pub fn map<'a>(
                     },
                     quantity: Some(q),
                 });
+                from.push(u32::try_from(i).unwrap_or(u32::MAX));
                 i = next_sibling(nodes, i);
             }
-            return identify(tg, None);
+            return Ok(None);
         }
     }
 
     if let Some(n) = descriptor_list(nodes) {
-        return described(nodes, n, hints, tg);
+        described(nodes, n, hints, tg, from)?;
+        return Ok(None);
     }
 
     let mut list_id_at = None;
     match root.value {
         Value::Array(_) | Value::Structure(_) => {
-            extract(nodes, 0, &mut tg.objects, &mut list_id_at);
+            extract(nodes, 0, &mut tg.objects, &mut list_id_at, from);
         }
         _ => {
             return Err(mapping_error(
@@ -587,7 +623,22 @@ pub fn map<'a>(
             }
         }
     }
-    identify(tg, list_id)
+    Ok(list_id)
+}
+
+/// The clock check of [`identify`] for one `MeterTime` object: a date-time must be well formed;
+/// the first one is the meter time.
+#[inline]
+fn meter_clock(o: &ObjectRef<'_>, clock: &mut Option<CosemDateTime>) -> Result<()> {
+    if let DataRef::DateTime(t) = o.raw {
+        if !t.well_formed() {
+            return Err(mapping_error("clock date-time field out of range"));
+        }
+        if clock.is_none() {
+            *clock = Some(t);
+        }
+    }
+    Ok(())
 }
 
 /// Structure checks on the mapped objects, then the identifiers and the clock copied out of
@@ -615,14 +666,7 @@ fn identify<'a>(tg: &mut TelegramRef<'a>, list_id: Option<&'a [u8]>) -> Result<(
                     *slot = Some(s);
                 }
             }
-            (Some(Quantity::MeterTime), &DataRef::DateTime(t)) => {
-                if !t.well_formed() {
-                    return Err(mapping_error("clock date-time field out of range"));
-                }
-                if clock.is_none() {
-                    clock = Some(t);
-                }
-            }
+            (Some(Quantity::MeterTime), _) => meter_clock(o, &mut clock)?,
             _ => {}
         }
     }

@@ -1,0 +1,330 @@
+//! Learned layouts: the stream decoder's memo of how each list it has seen was mapped.
+//!
+//! A meter pushes the same few lists over and over: the same A-XDR types, lengths, OBIS codes,
+//! scaler-units and identifiers, with only the numbers and clocks changing. After a body has
+//! been decoded and mapped the full way, a [`Layout`] remembers its bytes with the *value bytes*
+//! of its objects masked out (the contents of fixed-size leaves — numbers, enums, booleans,
+//! date-times — and of 12-byte octet-strings read as date-times), together with where each
+//! object's value sits and the object's finished mapping (OBIS code, quantity, scaler, unit,
+//! scaler source) and the manufacturer.
+//!
+//! A later body is decoded by a layout only when its length, its link hints (HDLC addresses,
+//! system title), its notification date-time form and **every byte outside the masked value
+//! bytes** equal the layout's. Everything the full path decides from — tags, lengths, element
+//! counts, OBIS codes, scaler-units, list ids and other strings — lies outside the mask, and
+//! masked bytes only ever fill fixed-size contents, so the full path would walk the same nodes
+//! and take the same decisions: the result is the full path's, built from this frame's own
+//! bytes (each value is decoded from the frame and converted by the same `data_of`; the
+//! identifier and clock checks run again). Nothing about a frame is ever taken from an earlier
+//! frame but the structure it was checked to share. Frames that match no layout take the full
+//! path, which then learns theirs; a check that fails on the fast path (a damaged clock, say)
+//! hands the frame to the full path too, so errors are the full path's.
+//!
+//! Memory is bounded: at most [`MAX_LAYOUTS`] layouts of bodies up to [`MAX_BODY`] bytes, the
+//! least recently used one replaced.
+
+#[cfg(not(feature = "std"))]
+use alloc::vec::Vec;
+
+use super::{data_of, meter_clock, LinkHints};
+use crate::dlms::apdu::{DataNotification, DateTimeForm};
+use crate::dlms::axdr::{fixed_contents_len, value_at, Node};
+use crate::obis::{FieldKind, Obis, Quantity};
+use crate::telegram::{Manufacturer, ObjectRef, ScalerSource, TelegramRef};
+
+/// Most layouts remembered per stream (a stream carries one meter's two or three lists; a
+/// mixed capture a few meters').
+pub const MAX_LAYOUTS: usize = 16;
+
+/// Longest body learned, in bytes (real lists are under 400).
+pub const MAX_BODY: usize = 2048;
+
+/// What besides the body's bytes the mapping depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    len: u32,
+    dest: [u8; 4],
+    src: [u8; 4],
+    /// `dest` and `src` lengths.
+    addr_lens: (u8, u8),
+    system_title: Option<[u8; 8]>,
+    form: DateTimeForm,
+}
+
+impl Key {
+    fn of(n: &DataNotification<'_>, hints: &LinkHints<'_>) -> Option<Key> {
+        let mut dest = [0u8; 4];
+        let mut src = [0u8; 4];
+        dest.get_mut(..hints.dest.len())?
+            .copy_from_slice(hints.dest);
+        src.get_mut(..hints.src.len())?.copy_from_slice(hints.src);
+        Some(Key {
+            len: u32::try_from(n.body.len()).ok()?,
+            dest,
+            src,
+            addr_lens: (
+                u8::try_from(hints.dest.len()).ok()?,
+                u8::try_from(hints.src.len()).ok()?,
+            ),
+            system_title: hints.system_title,
+            form: n.datetime_form,
+        })
+    }
+}
+
+/// One object of a layout: where its value is and how it was mapped.
+#[derive(Debug, Clone, Copy)]
+struct Planned {
+    /// Offset of the value's tag in the body.
+    at: u32,
+    obis: Obis,
+    scaler: i8,
+    unit: Option<u8>,
+    scaler_source: ScalerSource,
+    quantity: Option<Quantity>,
+}
+
+/// A learned list layout (see the module documentation).
+#[derive(Debug, Clone)]
+struct Layout {
+    key: Key,
+    /// The body's bytes with the value bytes zeroed, in little-endian words of 8 (the last
+    /// one zero-padded).
+    words: Vec<u64>,
+    /// Per word: `0xFF` for each byte that must match, `0x00` for value bytes.
+    masks: Vec<u64>,
+    objects: Vec<Planned>,
+    manufacturer: Option<Manufacturer>,
+    /// The list id, meter id and meter type the full path found: (start, end) in the body.
+    /// They lie outside the mask, so they are this frame's too, already checked.
+    idents: [Option<(u32, u32)>; 3],
+    /// The objects holding the meter clock (checked again for every frame: they are values).
+    clocks: Vec<u32>,
+    /// When it last matched (the decoder's layout clock).
+    used: u64,
+}
+
+/// A little-endian word of up to 8 bytes, zero-padded (built in a register: copying the bytes
+/// to memory and loading the word would stall the load on the stores).
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    match <[u8; 8]>::try_from(bytes) {
+        Ok(w) => u64::from_le_bytes(w),
+        Err(_) => bytes
+            .iter()
+            .take(8)
+            .rev()
+            .fold(0, |w, &b| (w << 8) | u64::from(b)),
+    }
+}
+
+impl Layout {
+    /// Whether `body` (of the key's length) equals the layout outside the value bytes.
+    #[inline]
+    fn matches(&self, body: &[u8]) -> bool {
+        let mut chunks = body.chunks_exact(8);
+        let mut diff = 0u64;
+        let mut k = 0;
+        for ((c, t), m) in chunks.by_ref().zip(&self.words).zip(&self.masks) {
+            diff |= (word(c) & m) ^ t;
+            k += 1;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            match (self.words.get(k), self.masks.get(k)) {
+                (Some(t), Some(m)) => diff |= (word(rest) & m) ^ t,
+                _ => return false,
+            }
+        }
+        diff == 0
+    }
+}
+
+/// The layouts one stream decoder has learned.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layouts {
+    slots: Vec<Layout>,
+    /// Scratch: the node index of each mapped object's value (from `map_traced`).
+    pub(crate) from: Vec<u32>,
+    /// Scratch: the body's mask bytes while learning.
+    mask: Vec<u8>,
+    clock: u64,
+    /// Bodies mapped by a layout.
+    pub(crate) hits: u64,
+    /// Off: every body takes the full path (for differential tests and benchmarks).
+    pub(crate) disabled: bool,
+}
+
+impl Layouts {
+    /// Maps `n`'s body by a learned layout into `tg` (empty). Returns `false`, with `tg` left
+    /// empty, when no layout matches or a check fails: the caller then takes the full path.
+    pub(crate) fn apply<'a>(
+        &mut self,
+        n: &DataNotification<'a>,
+        hints: &LinkHints<'_>,
+        tg: &mut TelegramRef<'a>,
+    ) -> bool {
+        if self.disabled || self.slots.is_empty() {
+            return false;
+        }
+        let Some(key) = Key::of(n, hints) else {
+            return false;
+        };
+        let body = n.body;
+        let Some(layout) = self
+            .slots
+            .iter_mut()
+            .find(|l| l.key == key && l.matches(body))
+        else {
+            return false;
+        };
+        self.clock += 1;
+        layout.used = self.clock;
+        tg.notification_time = n.datetime;
+        tg.invoke_id = n.invoke_id;
+        tg.manufacturer = layout.manufacturer;
+        for p in &layout.objects {
+            let Ok(v) = value_at(body, p.at as usize) else {
+                return reset(tg);
+            };
+            tg.objects.push(ObjectRef {
+                obis: p.obis,
+                raw: data_of(&v, p.quantity),
+                scaler: p.scaler,
+                unit: p.unit,
+                scaler_source: p.scaler_source,
+                quantity: p.quantity,
+            });
+        }
+        let mut clock = None;
+        for &k in &layout.clocks {
+            match tg.objects.get(k as usize) {
+                Some(o) if meter_clock(o, &mut clock).is_ok() => {}
+                _ => return reset(tg),
+            }
+        }
+        tg.meter_time = clock;
+        let text = |r: Option<(u32, u32)>| {
+            r.and_then(|(s, e)| body.get(s as usize..e as usize))
+                .and_then(|s| core::str::from_utf8(s).ok())
+        };
+        let [list, id, kind] = layout.idents;
+        tg.list_id = text(list);
+        tg.meter_id = text(id);
+        tg.meter_type = text(kind);
+        self.hits += 1;
+        true
+    }
+
+    /// Learns the layout of a body the full path just mapped into `tg`: `nodes` are its A-XDR
+    /// nodes, `self.from` the node of each object's value.
+    pub(crate) fn learn(
+        &mut self,
+        n: &DataNotification<'_>,
+        hints: &LinkHints<'_>,
+        nodes: &[Node<'_>],
+        tg: &TelegramRef<'_>,
+    ) {
+        let body = n.body;
+        if self.disabled || body.len() > MAX_BODY || self.from.len() != tg.objects.len() {
+            return;
+        }
+        let Some(key) = Key::of(n, hints) else {
+            return;
+        };
+        let mut idents = [None; 3];
+        for (slot, s) in idents
+            .iter_mut()
+            .zip([tg.list_id, tg.meter_id, tg.meter_type])
+        {
+            if let Some(s) = s {
+                match range_in(body, s.as_bytes()) {
+                    Some(r) => *slot = Some(r),
+                    None => return,
+                }
+            }
+        }
+        let mut clocks = Vec::new();
+        // the value bytes: masked out
+        self.mask.clear();
+        self.mask.resize(body.len(), 0xFF);
+        let mut objects = Vec::with_capacity(tg.objects.len());
+        for (o, &i) in tg.objects.iter().zip(&self.from) {
+            let Some(node) = nodes.get(i as usize) else {
+                return;
+            };
+            let at = node.offset as usize;
+            let Some(&tag) = body.get(at) else {
+                return;
+            };
+            let contents = match fixed_contents_len(tag) {
+                Some(len) => Some((at + 1, len)),
+                // an octet-string read as a date-time (Aidon, Kamstrup clocks)
+                None if tag == 0x09
+                    && body.get(at + 1) == Some(&12)
+                    && o.quantity.map(|q| q.def().kind) == Some(FieldKind::DateTime) =>
+                {
+                    Some((at + 2, 12))
+                }
+                None => None,
+            };
+            if let Some((start, len)) = contents {
+                match self.mask.get_mut(start..start + len) {
+                    Some(m) => m.fill(0),
+                    None => return,
+                }
+            }
+            if o.quantity == Some(Quantity::MeterTime) {
+                clocks.push(u32::try_from(objects.len()).unwrap_or(u32::MAX));
+            }
+            objects.push(Planned {
+                at: node.offset,
+                obis: o.obis,
+                scaler: o.scaler,
+                unit: o.unit,
+                scaler_source: o.scaler_source,
+                quantity: o.quantity,
+            });
+        }
+        let masks: Vec<u64> = self.mask.chunks(8).map(word).collect();
+        let words = body
+            .chunks(8)
+            .zip(&masks)
+            .map(|(c, m)| word(c) & m)
+            .collect();
+        self.clock += 1;
+        let layout = Layout {
+            key,
+            words,
+            masks,
+            objects,
+            manufacturer: tg.manufacturer,
+            idents,
+            clocks,
+            used: self.clock,
+        };
+        if self.slots.len() < MAX_LAYOUTS {
+            self.slots.push(layout);
+        } else if let Some(old) = self.slots.iter_mut().min_by_key(|l| l.used) {
+            *old = layout;
+        }
+    }
+}
+
+/// Where `s`, a slice borrowed from `body`, lies in it: (start, end).
+fn range_in(body: &[u8], s: &[u8]) -> Option<(u32, u32)> {
+    let start = (s.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+    let end = start.checked_add(s.len())?;
+    let t = body.get(start..end)?;
+    if !core::ptr::eq(t.as_ptr(), s.as_ptr()) {
+        return None;
+    }
+    Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+}
+
+/// Empties `tg` after a failed fast path; `false`.
+fn reset(tg: &mut TelegramRef<'_>) -> bool {
+    let objects = core::mem::take(&mut tg.objects);
+    *tg = TelegramRef::with_objects(objects);
+    false
+}
