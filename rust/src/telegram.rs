@@ -116,6 +116,21 @@ fn pow10(k: u8) -> f64 {
     }
 }
 
+/// `10^k` as a u64 (k ≤ 19; a table look-up, not `checked_pow`'s loop), `None` beyond.
+#[inline]
+fn pow10_int(k: u8) -> Option<u64> {
+    const P: [u64; 20] = {
+        let mut p = [1u64; 20];
+        let mut i = 1;
+        while i < 20 {
+            p[i] = p[i - 1] * 10;
+            i += 1;
+        }
+        p
+    };
+    P.get(usize::from(k)).copied()
+}
+
 /// The single scaling rule: `raw × 10^scaler`. Integers stay integers for scaler ≥ 0 while the
 /// product fits; everything else becomes the nearest float of the exact quotient/product.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,8 +145,8 @@ impl Scaled {
     fn of_int(v: i64, scaler: i8) -> Scaled {
         let k = scaler.unsigned_abs();
         if scaler >= 0 {
-            if let Some(r) = 10i64
-                .checked_pow(u32::from(k))
+            if let Some(r) = pow10_int(k)
+                .and_then(|m| i64::try_from(m).ok())
                 .and_then(|m| v.checked_mul(m))
             {
                 return Scaled::Int(r);
@@ -145,10 +160,7 @@ impl Scaled {
     fn of_uint(v: u64, scaler: i8) -> Scaled {
         let k = scaler.unsigned_abs();
         if scaler >= 0 {
-            if let Some(r) = 10u64
-                .checked_pow(u32::from(k))
-                .and_then(|m| v.checked_mul(m))
-            {
+            if let Some(r) = pow10_int(k).and_then(|m| v.checked_mul(m)) {
                 return Scaled::UInt(r);
             }
             return Scaled::Float(v as f64 * pow10(k));
@@ -507,5 +519,49 @@ impl Telegram {
     /// The first object of a quantity.
     pub fn get(&self, q: Quantity) -> Option<&CosemObject> {
         self.objects.iter().find(|o| o.quantity == Some(q))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rule as first written (`checked_pow`), to check the table look-up against.
+    fn reference_int(v: i64, scaler: i8) -> Scaled {
+        let k = scaler.unsigned_abs();
+        if scaler >= 0 {
+            match 10i64.checked_pow(u32::from(k)).and_then(|m| v.checked_mul(m)) {
+                Some(r) => Scaled::Int(r),
+                None => Scaled::Float(v as f64 * pow10(k)),
+            }
+        } else {
+            Scaled::Float(v as f64 / pow10(k))
+        }
+    }
+
+    fn reference_uint(v: u64, scaler: i8) -> Scaled {
+        let k = scaler.unsigned_abs();
+        if scaler >= 0 {
+            match 10u64.checked_pow(u32::from(k)).and_then(|m| v.checked_mul(m)) {
+                Some(r) => Scaled::UInt(r),
+                None => Scaled::Float(v as f64 * pow10(k)),
+            }
+        } else {
+            Scaled::Float(v as f64 / pow10(k))
+        }
+    }
+
+    #[test]
+    fn integer_scaling_matches_checked_pow_for_every_scaler() {
+        let ints = [0i64, 1, -1, 7, -12345, 922, i64::MAX, i64::MIN, 1 << 40];
+        let uints = [0u64, 1, 7, 12345, u64::MAX, 1 << 40, 18];
+        for s in i8::MIN..=i8::MAX {
+            for v in ints {
+                assert_eq!(Scaled::of_int(v, s), reference_int(v, s), "{v} {s}");
+            }
+            for v in uints {
+                assert_eq!(Scaled::of_uint(v, s), reference_uint(v, s), "{v} {s}");
+            }
+        }
     }
 }
