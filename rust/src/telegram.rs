@@ -119,6 +119,7 @@ fn pow10(k: u8) -> f64 {
 /// `10^k` as a u64 (k ≤ 19; a table look-up, not `checked_pow`'s loop), `None` beyond.
 #[inline]
 fn pow10_int(k: u8) -> Option<u64> {
+    #[allow(clippy::indexing_slicing)] // evaluated at compile time
     const P: [u64; 20] = {
         let mut p = [1u64; 20];
         let mut i = 1;
@@ -530,7 +531,10 @@ mod tests {
     fn reference_int(v: i64, scaler: i8) -> Scaled {
         let k = scaler.unsigned_abs();
         if scaler >= 0 {
-            match 10i64.checked_pow(u32::from(k)).and_then(|m| v.checked_mul(m)) {
+            match 10i64
+                .checked_pow(u32::from(k))
+                .and_then(|m| v.checked_mul(m))
+            {
                 Some(r) => Scaled::Int(r),
                 None => Scaled::Float(v as f64 * pow10(k)),
             }
@@ -542,7 +546,10 @@ mod tests {
     fn reference_uint(v: u64, scaler: i8) -> Scaled {
         let k = scaler.unsigned_abs();
         if scaler >= 0 {
-            match 10u64.checked_pow(u32::from(k)).and_then(|m| v.checked_mul(m)) {
+            match 10u64
+                .checked_pow(u32::from(k))
+                .and_then(|m| v.checked_mul(m))
+            {
                 Some(r) => Scaled::UInt(r),
                 None => Scaled::Float(v as f64 * pow10(k)),
             }
