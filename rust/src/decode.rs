@@ -43,7 +43,7 @@ impl Default for Limits {
 struct Body<'s, 'a> {
     nodes: &'s mut Vec<Node<'a>>,
     max_depth: u8,
-    layouts: Option<&'s mut Layouts>,
+    layouts: Option<&'a mut Layouts>,
 }
 
 /// Decodes an information field (LLC + APDU, or a bare APDU) into `tg` (empty, its object
@@ -178,11 +178,16 @@ fn decode_notification<'a>(
         max_depth,
         mut layouts,
     } = body;
-    if let Some(l) = layouts.as_deref_mut() {
-        if l.apply(&n, &hints, tg) {
-            tg.flags = crate::quality::stateless(tg);
-            return Ok(());
+    if let Some(i) = layouts.as_deref_mut().and_then(|l| l.find(&n, &hints)) {
+        if let Some(l) = layouts.take() {
+            let l: &'a Layouts = l;
+            if l.fill(i, &n, tg) {
+                tg.flags = crate::quality::stateless(tg);
+                return Ok(());
+            }
         }
+        // a check failed on the fast path: the full path gives the result (or the error); the
+        // layout is already known
     }
     nodes.clear();
     let used = decode_into_limited(n.body, nodes, max_depth).map_err(|e| e.add_offset(body_at))?;
@@ -717,7 +722,7 @@ impl Decoder {
         self.cx.layouts.disabled = !on;
     }
 
-    /// Telegrams so far decoded by a learned layout (the others took the full path).
+    /// Bodies so far that matched a learned layout (the others took the full path).
     pub fn layout_hits(&self) -> u64 {
         self.cx.layouts.hits
     }

@@ -24,7 +24,7 @@
 //! least recently used one replaced.
 
 #[cfg(not(feature = "std"))]
-use alloc::vec::Vec;
+use alloc::{string::String, vec::Vec};
 
 use super::{data_of, meter_clock, LinkHints};
 use crate::dlms::apdu::{DataNotification, DateTimeForm};
@@ -95,9 +95,10 @@ struct Layout {
     masks: Vec<u64>,
     objects: Vec<Planned>,
     manufacturer: Option<Manufacturer>,
-    /// The list id, meter id and meter type the full path found: (start, end) in the body.
-    /// They lie outside the mask, so they are this frame's too, already checked.
-    idents: [Option<(u32, u32)>; 3],
+    /// The list id, meter id and meter type the full path found. Their bytes lie outside the
+    /// mask, so a matching frame carries the same, already checked (copies here spare each
+    /// frame the UTF-8 validation of a `&str` into it).
+    idents: [Option<String>; 3],
     /// The objects holding the meter clock (checked again for every frame: they are values).
     clocks: Vec<u32>,
     /// When it last matched (the decoder's layout clock).
@@ -149,37 +150,50 @@ pub(crate) struct Layouts {
     /// Scratch: the body's mask bytes while learning.
     mask: Vec<u8>,
     clock: u64,
-    /// Bodies mapped by a layout.
+    /// Bodies that matched a layout.
     pub(crate) hits: u64,
     /// Off: every body takes the full path (for differential tests and benchmarks).
     pub(crate) disabled: bool,
 }
 
 impl Layouts {
-    /// Maps `n`'s body by a learned layout into `tg` (empty). Returns `false`, with `tg` left
-    /// empty, when no layout matches or a check fails: the caller then takes the full path.
-    pub(crate) fn apply<'a>(
+    /// The learned layout `n`'s body matches, if any (marked as used and counted).
+    pub(crate) fn find(
         &mut self,
-        n: &DataNotification<'a>,
+        n: &DataNotification<'_>,
         hints: &LinkHints<'_>,
+    ) -> Option<usize> {
+        if self.disabled || self.slots.is_empty() {
+            return None;
+        }
+        let key = Key::of(n, hints)?;
+        let body = n.body;
+        let i = self
+            .slots
+            .iter()
+            .position(|l| l.key == key && l.matches(body))?;
+        self.clock += 1;
+        self.hits += 1;
+        if let Some(l) = self.slots.get_mut(i) {
+            l.used = self.clock;
+        }
+        Some(i)
+    }
+
+    /// Maps `n`'s body by layout `i` (from [`Layouts::find`]) into `tg` (empty). Returns
+    /// `false`, with `tg` left empty, when a check fails: the caller then takes the full path.
+    /// The identifiers are the layout's copies of the frame's own (equal bytes: they lie
+    /// outside the mask), so `tg` borrows from the layouts as well as from the frame.
+    pub(crate) fn fill<'a>(
+        &'a self,
+        i: usize,
+        n: &DataNotification<'a>,
         tg: &mut TelegramRef<'a>,
     ) -> bool {
-        if self.disabled || self.slots.is_empty() {
-            return false;
-        }
-        let Some(key) = Key::of(n, hints) else {
+        let Some(layout) = self.slots.get(i) else {
             return false;
         };
         let body = n.body;
-        let Some(layout) = self
-            .slots
-            .iter_mut()
-            .find(|l| l.key == key && l.matches(body))
-        else {
-            return false;
-        };
-        self.clock += 1;
-        layout.used = self.clock;
         tg.notification_time = n.datetime;
         tg.invoke_id = n.invoke_id;
         tg.manufacturer = layout.manufacturer;
@@ -204,15 +218,10 @@ impl Layouts {
             }
         }
         tg.meter_time = clock;
-        let text = |r: Option<(u32, u32)>| {
-            r.and_then(|(s, e)| body.get(s as usize..e as usize))
-                .and_then(|s| core::str::from_utf8(s).ok())
-        };
-        let [list, id, kind] = layout.idents;
-        tg.list_id = text(list);
-        tg.meter_id = text(id);
-        tg.meter_type = text(kind);
-        self.hits += 1;
+        let [list, id, kind] = &layout.idents;
+        tg.list_id = list.as_deref();
+        tg.meter_id = id.as_deref();
+        tg.meter_type = kind.as_deref();
         true
     }
 
@@ -232,18 +241,7 @@ impl Layouts {
         let Some(key) = Key::of(n, hints) else {
             return;
         };
-        let mut idents = [None; 3];
-        for (slot, s) in idents
-            .iter_mut()
-            .zip([tg.list_id, tg.meter_id, tg.meter_type])
-        {
-            if let Some(s) = s {
-                match range_in(body, s.as_bytes()) {
-                    Some(r) => *slot = Some(r),
-                    None => return,
-                }
-            }
-        }
+        let idents = [tg.list_id, tg.meter_id, tg.meter_type].map(|s| s.map(String::from));
         let mut clocks = Vec::new();
         // the value bytes: masked out
         self.mask.clear();
@@ -309,17 +307,6 @@ impl Layouts {
             *old = layout;
         }
     }
-}
-
-/// Where `s`, a slice borrowed from `body`, lies in it: (start, end).
-fn range_in(body: &[u8], s: &[u8]) -> Option<(u32, u32)> {
-    let start = (s.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
-    let end = start.checked_add(s.len())?;
-    let t = body.get(start..end)?;
-    if !core::ptr::eq(t.as_ptr(), s.as_ptr()) {
-        return None;
-    }
-    Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
 }
 
 /// Empties `tg` after a failed fast path; `false`.
