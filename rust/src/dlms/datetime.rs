@@ -65,6 +65,7 @@ impl CosemDateTime {
     ///
     /// # Errors
     /// [`ErrorKind::Truncated`] unless `b` has at least 12 bytes (only the first 12 are read).
+    #[inline]
     pub fn parse(b: &[u8]) -> Result<CosemDateTime> {
         match b {
             [y0, y1, month, day, weekday, hour, minute, second, hundredths, d0, d1, status, ..] => {
@@ -95,6 +96,7 @@ impl CosemDateTime {
     /// Whether every field holds a value the Blue Book allows (a number in range or one of the
     /// "not specified"/special codes). Random bytes rarely do, so this is also a structure check
     /// against corrupted frames that happen to pass the CRCs.
+    #[inline]
     pub fn well_formed(&self) -> bool {
         let m = matches!(self.month, 1..=12 | 0xFD..=0xFF);
         let d = matches!(self.day, 1..=31 | 0xFD..=0xFF);
