@@ -479,8 +479,8 @@ pub struct Stats {
 /// An event of the stream decoder, in stream order.
 #[derive(Debug)]
 pub enum DecoderEvent<'a> {
-    /// A decoded telegram (borrowing the frame; [`TelegramRef::to_owned`] keeps it), with the
-    /// stream offset of its (first) frame and the bytes of its frame(s).
+    /// A decoded telegram (borrowing the frame and the decoder; [`TelegramRef::to_owned`] keeps
+    /// it), with the stream offset of its (first) frame and the bytes of its frame(s).
     Telegram {
         /// The telegram.
         telegram: &'a TelegramRef<'a>,
