@@ -411,6 +411,31 @@ pub fn decode(input: &[u8]) -> Result<(Vec<Node<'_>>, usize)> {
 mod tests {
     use super::*;
 
+    /// `fixed_contents_len` (the learned layouts' mask) and the decoder agree: every tag it
+    /// names decodes from exactly 1 + n bytes whatever they hold, and every other tag the
+    /// decoder reads is a container or sized by its contents.
+    #[test]
+    fn fixed_contents_len_is_what_the_decoder_reads() {
+        for tag in 0..=u8::MAX {
+            let mut b = vec![tag];
+            b.extend_from_slice(&[0xA5; 40]);
+            match fixed_contents_len(tag) {
+                Some(n) => {
+                    let mut c = Cursor::new(&b, Layer::Axdr);
+                    assert!(read_value(&mut c, &b).is_ok(), "tag {tag:#04x}");
+                    assert_eq!(c.position(), 1 + n, "tag {tag:#04x}");
+                }
+                None => assert!(
+                    matches!(
+                        tag,
+                        0x00 | 0x01 | 0x02 | 0x04 | 0x09 | 0x0A | 0x0C | 0x13 | 0xFF
+                    ) || value_at(&b, 0).is_err(),
+                    "tag {tag:#04x} decodes but has no fixed size"
+                ),
+            }
+        }
+    }
+
     #[test]
     fn aidon_register_structure() {
         // structure[3] { octet-string(6) OBIS, uint32 1661, structure[2] { int8 0, enum 27 } }

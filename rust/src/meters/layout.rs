@@ -3,8 +3,8 @@
 //! A meter pushes the same few lists over and over: the same A-XDR types, lengths, OBIS codes,
 //! scaler-units and identifiers, with only the numbers and clocks changing. After a body has
 //! been decoded and mapped the full way, a [`Layout`] remembers its bytes with the *value bytes*
-//! of its objects masked out (the contents of fixed-size leaves — numbers, enums, booleans,
-//! date-times — and of 12-byte octet-strings read as date-times), together with where each
+//! of its objects masked out (the contents of what the full path read as numbers, booleans and
+//! date-times: fixed-size leaves, and 12-byte octet-strings read as date-times), with where each
 //! object's value sits and the object's finished mapping (OBIS code, quantity, scaler, unit,
 //! scaler source) and the manufacturer.
 //!
@@ -29,8 +29,8 @@ use alloc::{string::String, vec::Vec};
 use super::{data_of, meter_clock, LinkHints};
 use crate::dlms::apdu::{DataNotification, DateTimeForm};
 use crate::dlms::axdr::{fixed_contents_len, value_at, Node};
-use crate::obis::{FieldKind, Obis, Quantity};
-use crate::telegram::{Manufacturer, ObjectRef, ScalerSource, TelegramRef};
+use crate::obis::{Obis, Quantity};
+use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRef};
 
 /// Most layouts remembered per stream (a stream carries one meter's two or three lists; a
 /// mixed capture a few meters').
@@ -255,16 +255,24 @@ impl Layouts {
             let Some(&tag) = body.get(at) else {
                 return;
             };
+            // masked: the contents of what the full path read as a value (a number, a boolean, a
+            // date-time); everything it matched on (strings, codes, lengths) stays
+            let value = matches!(
+                o.raw,
+                DataRef::Bool(_)
+                    | DataRef::Int(_)
+                    | DataRef::UInt(_)
+                    | DataRef::Float(_)
+                    | DataRef::DateTime(_)
+            );
             let contents = match fixed_contents_len(tag) {
-                Some(len) => Some((at + 1, len)),
-                // an octet-string read as a date-time (Aidon, Kamstrup clocks)
-                None if tag == 0x09
-                    && body.get(at + 1) == Some(&12)
-                    && o.quantity.map(|q| q.def().kind) == Some(FieldKind::DateTime) =>
-                {
+                Some(len) if value => Some((at + 1, len)),
+                // an octet-string read as a date-time (Aidon, Kamstrup clocks): 09 0C + 12 (a
+                // long-form length stays unmasked, and so does the rest)
+                None if matches!(o.raw, DataRef::DateTime(_)) && body.get(at + 1) == Some(&12) => {
                     Some((at + 2, 12))
                 }
-                None => None,
+                _ => None,
             };
             if let Some((start, len)) = contents {
                 match self.mask.get_mut(start..start + len) {
