@@ -9,7 +9,10 @@
 //!   its information field changed (frame check sequence recomputed so the frame still passes
 //!   the link layer): value bytes changed exercise the fast path, structure bytes changed its
 //!   misses, and damage it must hand to the full path (a clock out of range, a non-printable
-//!   identifier, a broken A-XDR length).
+//!   identifier, a broken A-XDR length);
+//! * the same for the P1 telegrams of the records (`meters::p1_layout`), their CRC recomputed:
+//!   changed digits take the fast path, other changes miss it or fall back (a month 13, a digit
+//!   turned into a letter or a second decimal point).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -217,4 +220,156 @@ fn every_one_bit_change_decodes_the_same_with_and_without_layouts() {
         hits > checked as u64 / 4,
         "only {hits} of {checked} by learned layouts"
     );
+}
+
+/// The P1 telegrams of the records that decode alone, one of each.
+fn p1_telegrams() -> &'static [Vec<u8>] {
+    static P1: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    P1.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+        let mut paths: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        paths.sort();
+        let mut out = Vec::new();
+        for path in paths {
+            for line in fs::read_to_string(&path).unwrap().lines() {
+                let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if r["format"] != "p1" {
+                    continue;
+                }
+                let hex = r["hex"].as_str().unwrap();
+                let bytes: Vec<u8> = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect();
+                if hanport::decode_frame(&bytes).is_ok() {
+                    out.push(bytes);
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
+/// Writes a new CRC after the last `!` of a P1 telegram, if it has one.
+fn p1_recrc(t: &mut [u8]) {
+    let bang = t.iter().rposition(|&b| b == b'!').unwrap();
+    if t.len() >= bang + 5 && t[bang + 1..bang + 5].iter().all(u8::is_ascii_hexdigit) {
+        let crc = format!("{:04X}", hanport::p1::crc16_arc(&t[..=bang]));
+        t[bang + 1..bang + 5].copy_from_slice(crc.as_bytes());
+    }
+}
+
+/// Where the data lines of a P1 telegram end (its `!`).
+fn p1_bang(t: &[u8]) -> usize {
+    t.iter().rposition(|&b| b == b'!').unwrap()
+}
+
+#[test]
+fn p1_telegrams_decode_the_same_with_and_without_layouts() {
+    let all = p1_telegrams();
+    assert!(all.len() >= 20, "only {} P1 telegrams", all.len());
+    let mut stream = Vec::new();
+    for t in all {
+        let (n, hits) = assert_same(&t.repeat(3), || String::from_utf8_lossy(t).into_owned());
+        assert_eq!(n, 3, "{}", String::from_utf8_lossy(t));
+        // the first is learned, the repeats take the fast path
+        assert_eq!(hits, 2, "{}", String::from_utf8_lossy(t));
+        stream.extend_from_slice(t);
+    }
+    // interleaved meters: eight at a time (their layouts side by side), then all of them
+    // (more than the decoder keeps: the least recently used ones are replaced)
+    for group in all.chunks(8) {
+        let twice = group.concat().repeat(2);
+        let (n, hits) = assert_same(&twice, || "P1 telegrams twice".into());
+        assert_eq!(n, 2 * group.len());
+        assert!(hits as usize >= group.len(), "{hits} hits");
+    }
+    let (n, _) = assert_same(&stream.repeat(2), || "all P1 telegrams twice".into());
+    assert_eq!(n, 2 * all.len());
+}
+
+/// Every change of bit 0 (digits stay digits: the fast path) and bit 3 (`2`–`7` become
+/// punctuation: a fallback or a miss) of every byte up to the `!`, CRC recomputed, each after
+/// the original.
+#[test]
+fn every_one_bit_change_of_a_p1_telegram_decodes_the_same_with_and_without_layouts() {
+    let (mut checked, mut hits) = (0, 0);
+    for t in p1_telegrams() {
+        let mut stream = t.clone();
+        for i in 0..p1_bang(t) {
+            for bit in [0x01, 0x08] {
+                let mut c = t.clone();
+                c[i] ^= bit;
+                p1_recrc(&mut c);
+                stream.extend_from_slice(&c);
+                stream.extend_from_slice(t);
+            }
+        }
+        let (n, h) = assert_same(&stream, || String::from_utf8_lossy(t).into_owned());
+        checked += n;
+        hits += h;
+    }
+    assert!(checked > 20_000, "only {checked} telegrams");
+    assert!(
+        hits as usize > checked / 2,
+        "only {hits} of {checked} by learned layouts"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    /// Random digits of a telegram replaced by random digits (the fast path's own ground) or
+    /// by any byte, CRC recomputed.
+    #[test]
+    fn changed_p1_digits_decode_the_same_with_and_without_layouts(
+        pick in any::<prop::sample::Index>(),
+        changes in prop::collection::vec(
+            (any::<prop::sample::Index>(), 0u8..10, any::<u8>(), any::<bool>()), 1..12),
+    ) {
+        let all = p1_telegrams();
+        let t = pick.get(all);
+        let digits: Vec<usize> = (0..p1_bang(t)).filter(|&i| t[i].is_ascii_digit()).collect();
+        let mut c = t.clone();
+        for (at, d, b, any_byte) in &changes {
+            c[*at.get(&digits)] = if *any_byte { *b } else { b'0' + d };
+        }
+        p1_recrc(&mut c);
+        let mut stream = t.clone();
+        stream.extend_from_slice(&c);
+        stream.extend_from_slice(t);
+        stream.extend_from_slice(&c);
+        assert_same(&stream, || String::from_utf8_lossy(&c).into_owned());
+    }
+}
+
+/// An M-Bus reading whose capture time is in the bare `YYMMDDhhmmss` form (made up from the
+/// DSMR 3 shape): the line is mapped as (time, value) only while that time is a valid date, so
+/// each of its digits changed to every other digit must give what the full path gives.
+#[test]
+fn a_p1_capture_time_without_letter_decodes_the_same_with_and_without_layouts() {
+    let mut t = b"/ISk5\\2MT382-1000\r\n\r\n0-0:96.1.1(4B384547303034303436333935353037)\r\n\
+        1-0:1.8.1(12345.678*kWh)\r\n0-1:24.2.1(101209112500)(12785.123*m3)\r\n!0000\r\n"
+        .to_vec();
+    p1_recrc(&mut t);
+    let at = t.windows(12).position(|w| w == b"101209112500").unwrap();
+    let mut stream = t.clone();
+    for i in at..at + 12 {
+        for d in b'0'..=b'9' {
+            let mut c = t.clone();
+            c[i] = d;
+            p1_recrc(&mut c);
+            stream.extend_from_slice(&c);
+        }
+    }
+    let (n, hits) = assert_same(&stream, || String::from_utf8_lossy(&t).into_owned());
+    assert_eq!(n, 1 + 120);
+    assert!(hits > 60, "{hits} hits");
 }

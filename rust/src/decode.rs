@@ -17,6 +17,7 @@ use crate::hdlc::{
     ErrorRecord, Event, FrameSpan, FrameSplitter, HdlcFrame, LinkSpan, Stats as SplitStats,
 };
 use crate::meters::layout::Layouts;
+use crate::meters::p1_layout::P1Layouts;
 use crate::meters::{map, map_traced, LinkHints};
 use crate::telegram::{recycle, ObjectRef, Telegram, TelegramRef};
 
@@ -151,17 +152,30 @@ fn decode_p1<'a>(data: &'a [u8], tg: &mut TelegramRef<'a>) -> Result<()> {
 }
 
 /// Decodes one P1 telegram the stream splitter delimited and CRC-checked.
-fn decode_p1_framed<'a>(data: &'a [u8], tg: &mut TelegramRef<'a>) -> Result<()> {
-    map_p1(&crate::p1::parse_verified(data)?, tg)
+/// Mapped by the stream's learned P1 layouts.
+fn decode_p1_framed<'a>(
+    data: &'a [u8],
+    layouts: &mut P1Layouts,
+    tg: &mut TelegramRef<'a>,
+) -> Result<()> {
+    let t = crate::p1::parse_verified(data)?;
+    layouts.map(&t, tg)?;
+    p1_flags(&t, tg);
+    Ok(())
 }
 
 fn map_p1<'a>(t: &crate::p1::P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
     crate::meters::p1::map(t, tg)?;
+    p1_flags(t, tg);
+    Ok(())
+}
+
+/// The stateless quality flags of a mapped P1 telegram.
+fn p1_flags(t: &crate::p1::P1Telegram<'_>, tg: &mut TelegramRef<'_>) {
     tg.flags = crate::quality::stateless(tg);
     if t.crc == crate::p1::CrcStatus::Unchecked {
         tg.flags.set(crate::quality::CRC_MISSING);
     }
-    Ok(())
 }
 
 /// Decodes a data-notification APDU (errors relative to `apdu`).
@@ -505,6 +519,7 @@ struct Cx {
     nodes: Vec<Node<'static>>,
     objects: Vec<ObjectRef<'static>>,
     layouts: Layouts,
+    p1_layouts: P1Layouts,
     keys: KeyRing,
     plain: Vec<u8>,
     books: Books,
@@ -573,7 +588,7 @@ impl Cx {
         sink: &mut F,
     ) {
         let mut tg = TelegramRef::with_objects(recycle(core::mem::take(&mut self.objects)));
-        let result = decode_p1_framed(data, &mut tg);
+        let result = decode_p1_framed(data, &mut self.p1_layouts, &mut tg);
         deliver(result, &mut tg, &mut self.books, origin, sink);
         self.objects = recycle(tg.objects);
     }
@@ -702,6 +717,7 @@ impl Decoder {
                 nodes: Vec::new(),
                 objects: Vec::new(),
                 layouts: Layouts::default(),
+                p1_layouts: P1Layouts::default(),
                 keys,
                 plain: Vec::new(),
                 books: Books::default(),
@@ -715,16 +731,18 @@ impl Decoder {
         }
     }
 
-    /// Turns the learned-layout fast path on (the default) or off. Off, every body is decoded
-    /// and mapped the full way; the results are the same either way (see
-    /// `meters::layout`), so this is only for comparing the two.
+    /// Turns the learned-layout fast path on (the default) or off. Off, every DLMS body and P1
+    /// telegram is decoded and mapped the full way; the results are the same either way (see
+    /// `meters::layout` and `meters::p1_layout`), so this is only for comparing the two.
     pub fn set_layout_cache(&mut self, on: bool) {
         self.cx.layouts.disabled = !on;
+        self.cx.p1_layouts.disabled = !on;
     }
 
-    /// Bodies so far that matched a learned layout (the others took the full path).
+    /// DLMS bodies and P1 telegrams so far that matched a learned layout (the others took the
+    /// full path).
     pub fn layout_hits(&self) -> u64 {
-        self.cx.layouts.hits
+        self.cx.layouts.hits() + self.cx.p1_layouts.hits()
     }
 
     /// Counters so far.

@@ -21,7 +21,8 @@
 //! hands the frame to the full path too, so errors are the full path's.
 //!
 //! Memory is bounded: at most [`MAX_LAYOUTS`] layouts of bodies up to [`MAX_BODY`] bytes, the
-//! least recently used one replaced.
+//! least recently used one replaced, but not more often than once every [`REPLACE_EVERY`]
+//! lookups ([`Slots`]).
 
 #[cfg(not(feature = "std"))]
 use alloc::{string::String, vec::Vec};
@@ -35,6 +36,10 @@ use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRe
 /// Most layouts remembered per stream (a stream carries one meter's two or three lists; a
 /// mixed capture a few meters').
 pub const MAX_LAYOUTS: usize = 16;
+
+/// Fewest lookups between two replacements of a kept layout: a stream that cycles through
+/// more lists than are kept (many meters interleaved) pays for learning on few of its misses.
+pub const REPLACE_EVERY: u64 = 64;
 
 /// Longest body learned, in bytes (real lists are under 400).
 pub const MAX_BODY: usize = 2048;
@@ -88,11 +93,8 @@ struct Planned {
 #[derive(Debug, Clone)]
 struct Layout {
     key: Key,
-    /// The body's bytes with the value bytes zeroed, in little-endian words of 8 (the last
-    /// one zero-padded).
-    words: Vec<u64>,
-    /// Per word: `0xFF` for each byte that must match, `0x00` for value bytes.
-    masks: Vec<u64>,
+    /// The body's bytes outside the value bytes.
+    template: Template,
     objects: Vec<Planned>,
     manufacturer: Option<Manufacturer>,
     /// The list id, meter id and meter type the full path found. Their bytes lie outside the
@@ -101,8 +103,6 @@ struct Layout {
     idents: [Option<String>; 3],
     /// The objects holding the meter clock (checked again for every frame: they are values).
     clocks: Vec<u32>,
-    /// When it last matched (the decoder's layout clock).
-    used: u64,
 }
 
 /// A little-endian word of up to 8 bytes, zero-padded (built in a register: copying the bytes
@@ -119,11 +119,33 @@ fn word(bytes: &[u8]) -> u64 {
     }
 }
 
-impl Layout {
-    /// Whether `body` (of the key's length) equals the layout outside the value bytes.
+/// Bytes with some of them masked out ("value bytes"), for comparing later bytes of the same
+/// length against, eight at a time.
+#[derive(Debug, Clone)]
+pub(crate) struct Template {
+    /// The bytes with the value bytes zeroed, in little-endian words of 8 (the last one
+    /// zero-padded).
+    words: Vec<u64>,
+    /// Per word: `0xFF` for each byte that must match, `0x00` for value bytes.
+    masks: Vec<u64>,
+}
+
+impl Template {
+    /// `bytes` with the bytes where `mask` is 0 masked out (`mask` as long as `bytes`).
+    pub(crate) fn new(bytes: &[u8], mask: &[u8]) -> Template {
+        let masks: Vec<u64> = mask.chunks(8).map(word).collect();
+        let words = bytes
+            .chunks(8)
+            .zip(&masks)
+            .map(|(c, m)| word(c) & m)
+            .collect();
+        Template { words, masks }
+    }
+
+    /// Whether `bytes` (of the template's length) equal it outside the value bytes.
     #[inline]
-    fn matches(&self, body: &[u8]) -> bool {
-        let mut chunks = body.chunks_exact(8);
+    pub(crate) fn matches(&self, bytes: &[u8]) -> bool {
+        let mut chunks = bytes.chunks_exact(8);
         let mut diff = 0u64;
         let mut k = 0;
         for ((c, t), m) in chunks.by_ref().zip(&self.words).zip(&self.masks) {
@@ -137,47 +159,106 @@ impl Layout {
                 _ => return false,
             }
         }
-        diff == 0
+        diff == 0 && k + usize::from(!rest.is_empty()) == self.words.len()
+    }
+}
+
+/// The layouts one decoder keeps: at most [`MAX_LAYOUTS`], the least recently used one
+/// replaced by a new one, but not more often than once every [`REPLACE_EVERY`] lookups.
+#[derive(Debug, Clone)]
+pub(crate) struct Slots<T> {
+    /// Each layout with the lookup count when it last matched.
+    slots: Vec<(T, u64)>,
+    /// Lookups so far.
+    clock: u64,
+    /// The lookup count at the last replacement.
+    replaced: u64,
+    /// Lookups that matched.
+    pub(crate) hits: u64,
+}
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Slots {
+            slots: Vec::new(),
+            clock: 0,
+            replaced: 0,
+            hits: 0,
+        }
+    }
+}
+
+impl<T> Slots<T> {
+    /// The first layout `matches` accepts (marked as used and counted); every call counts as a
+    /// lookup.
+    #[inline]
+    pub(crate) fn find(&mut self, matches: impl Fn(&T) -> bool) -> Option<usize> {
+        self.clock += 1;
+        let i = self.slots.iter().position(|(t, _)| matches(t))?;
+        self.hits += 1;
+        if let Some(s) = self.slots.get_mut(i) {
+            s.1 = self.clock;
+        }
+        Some(i)
+    }
+
+    /// Layout `i`.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<&T> {
+        self.slots.get(i).map(|(t, _)| t)
+    }
+
+    /// Whether a layout learned now would be kept.
+    #[inline]
+    pub(crate) fn room(&self) -> bool {
+        self.slots.len() < MAX_LAYOUTS || self.clock - self.replaced >= REPLACE_EVERY
+    }
+
+    /// Keeps `t` if there is [`room`](Self::room), in place of the least recently used layout
+    /// when all places are taken.
+    pub(crate) fn insert(&mut self, t: T) {
+        if self.slots.len() < MAX_LAYOUTS {
+            self.slots.push((t, self.clock));
+        } else if self.room() {
+            if let Some(old) = self.slots.iter_mut().min_by_key(|(_, used)| *used) {
+                *old = (t, self.clock);
+                self.replaced = self.clock;
+            }
+        }
     }
 }
 
 /// The layouts one stream decoder has learned.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Layouts {
-    slots: Vec<Layout>,
+    slots: Slots<Layout>,
     /// Scratch: the node index of each mapped object's value (from `map_traced`).
     pub(crate) from: Vec<u32>,
     /// Scratch: the body's mask bytes while learning.
     mask: Vec<u8>,
-    clock: u64,
-    /// Bodies that matched a layout.
-    pub(crate) hits: u64,
     /// Off: every body takes the full path (for differential tests and benchmarks).
     pub(crate) disabled: bool,
 }
 
 impl Layouts {
+    /// Bodies that matched a layout.
+    pub(crate) fn hits(&self) -> u64 {
+        self.slots.hits
+    }
+
     /// The learned layout `n`'s body matches, if any (marked as used and counted).
     pub(crate) fn find(
         &mut self,
         n: &DataNotification<'_>,
         hints: &LinkHints<'_>,
     ) -> Option<usize> {
-        if self.disabled || self.slots.is_empty() {
+        if self.disabled {
             return None;
         }
         let key = Key::of(n, hints)?;
         let body = n.body;
-        let i = self
-            .slots
-            .iter()
-            .position(|l| l.key == key && l.matches(body))?;
-        self.clock += 1;
-        self.hits += 1;
-        if let Some(l) = self.slots.get_mut(i) {
-            l.used = self.clock;
-        }
-        Some(i)
+        self.slots
+            .find(|l| l.key == key && l.template.matches(body))
     }
 
     /// Maps `n`'s body by layout `i` (from [`Layouts::find`]) into `tg` (empty). Returns
@@ -235,7 +316,11 @@ impl Layouts {
         tg: &TelegramRef<'_>,
     ) {
         let body = n.body;
-        if self.disabled || body.len() > MAX_BODY || self.from.len() != tg.objects.len() {
+        if self.disabled
+            || !self.slots.room()
+            || body.len() > MAX_BODY
+            || self.from.len() != tg.objects.len()
+        {
             return;
         }
         let Some(key) = Key::of(n, hints) else {
@@ -292,33 +377,19 @@ impl Layouts {
                 quantity: o.quantity,
             });
         }
-        let masks: Vec<u64> = self.mask.chunks(8).map(word).collect();
-        let words = body
-            .chunks(8)
-            .zip(&masks)
-            .map(|(c, m)| word(c) & m)
-            .collect();
-        self.clock += 1;
-        let layout = Layout {
+        self.slots.insert(Layout {
             key,
-            words,
-            masks,
+            template: Template::new(body, &self.mask),
             objects,
             manufacturer: tg.manufacturer,
             idents,
             clocks,
-            used: self.clock,
-        };
-        if self.slots.len() < MAX_LAYOUTS {
-            self.slots.push(layout);
-        } else if let Some(old) = self.slots.iter_mut().min_by_key(|l| l.used) {
-            *old = layout;
-        }
+        });
     }
 }
 
 /// Empties `tg` after a failed fast path; `false`.
-fn reset(tg: &mut TelegramRef<'_>) -> bool {
+pub(crate) fn reset(tg: &mut TelegramRef<'_>) -> bool {
     let objects = core::mem::take(&mut tg.objects);
     *tg = TelegramRef::with_objects(objects);
     false

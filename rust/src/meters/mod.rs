@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 
 pub(crate) mod layout;
 pub mod p1;
+pub(crate) mod p1_layout;
 
 use crate::dlms::apdu::{DataNotification, DateTimeForm};
 use crate::dlms::axdr::{Node, Value};

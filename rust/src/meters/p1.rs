@@ -17,7 +17,7 @@ use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRe
 
 /// A P1 timestamp as a COSEM date-time: deviation not specified (local time), clock status DST
 /// bit from `S`/`W` (not specified without a letter).
-fn datetime(t: &Timestamp) -> CosemDateTime {
+pub(crate) fn datetime(t: &Timestamp) -> CosemDateTime {
     CosemDateTime {
         // two-digit years as POSIX (and Python's %y) read them: 69..=99 are 1969..1999 (a
         // meter sends `700101010000W`, the Unix epoch, for an unused M-Bus channel)
@@ -105,38 +105,86 @@ fn object<'a>(line: &Line<'a>, g: &Group<'a>, q: Option<Quantity>) -> ObjectRef<
     }
 }
 
+/// Where the full path took one object from, for learning a layout
+/// ([`super::p1_layout`]): the bytes of its value group (or, for a line kept as text, of that
+/// text), relative to the telegram start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Trace {
+    pub(crate) at: u32,
+    pub(crate) len: u32,
+    /// The line's mapping also depended on this group parsing as a timestamp (the first group
+    /// of an M-Bus sub-meter reading).
+    pub(crate) timestamp_guard: bool,
+}
+
+impl Trace {
+    fn of(g: &Group<'_>, timestamp_guard: bool) -> Trace {
+        Trace {
+            at: u32::try_from(g.offset).unwrap_or(u32::MAX),
+            len: u32::try_from(g.raw.len()).unwrap_or(u32::MAX),
+            timestamp_guard,
+        }
+    }
+}
+
 /// Maps a parsed P1 telegram into `tg` (empty; its object list is reused).
 ///
 /// # Errors
 /// [`Layer::P1`] `Malformed` for a telegram without a single data line (nothing to report);
 /// lines of unknown shape are kept as text.
 pub fn map<'a>(t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
-    tg.manufacturer = Manufacturer::from_flag_id(t.header.flag.as_bytes());
+    map_traced(t, tg, None)
+}
+
+/// [`map`], recording in `trace` (when given, emptied first) where each object came from.
+pub(crate) fn map_traced<'a>(
+    t: &P1Telegram<'a>,
+    tg: &mut TelegramRef<'a>,
+    mut trace: Option<&mut Vec<Trace>>,
+) -> Result<()> {
+    if let Some(tr) = trace.as_deref_mut() {
+        tr.clear();
+    }
     for line in t.lines().flatten() {
         let q = line.obis.quantity();
         let first = line.group(0);
-        let obj = match (line.group_count, first) {
-            (1, Some(g)) => object(&line, &g, q),
+        let (obj, from) = match (line.group_count, first) {
+            (1, Some(g)) => (object(&line, &g, q), Trace::of(&g, false)),
             // an M-Bus sub-meter reading: (capture time)(value*unit)
             (2, Some(g)) if g.timestamp().is_some() => {
                 tg.objects.push(object(&line, &g, None));
+                if let Some(tr) = trace.as_deref_mut() {
+                    tr.push(Trace::of(&g, true));
+                }
                 match line.group(1) {
-                    Some(v) => object(&line, &v, q),
+                    Some(v) => (object(&line, &v, q), Trace::of(&v, false)),
                     None => continue,
                 }
             }
             // a log or a list: kept as its text
-            (_, Some(_)) => ObjectRef {
-                obis: line.obis,
-                raw: DataRef::Text(line.raw().get(line.obis_text().len()..).unwrap_or(&[])),
-                scaler: 0,
-                unit: None,
-                scaler_source: ScalerSource::None,
-                quantity: None,
-            },
+            (_, Some(_)) => {
+                let text = line.raw().get(line.obis_text().len()..).unwrap_or(&[]);
+                let obj = ObjectRef {
+                    obis: line.obis,
+                    raw: DataRef::Text(text),
+                    scaler: 0,
+                    unit: None,
+                    scaler_source: ScalerSource::None,
+                    quantity: None,
+                };
+                let from = Trace {
+                    at: u32::try_from(line.offset + line.obis_text().len()).unwrap_or(u32::MAX),
+                    len: u32::try_from(text.len()).unwrap_or(u32::MAX),
+                    timestamp_guard: false,
+                };
+                (obj, from)
+            }
             (_, None) => continue,
         };
         tg.objects.push(obj);
+        if let Some(tr) = trace.as_deref_mut() {
+            tr.push(from);
+        }
     }
     if tg.objects.is_empty() {
         return Err(Error::new(
@@ -145,6 +193,14 @@ pub fn map<'a>(t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
             ErrorKind::Malformed("P1 telegram without data lines"),
         ));
     }
+    finish(t, tg);
+    Ok(())
+}
+
+/// What a telegram's objects and header line give besides the objects: manufacturer, meter
+/// clock, meter id, list id.
+pub(crate) fn finish<'a>(t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) {
+    tg.manufacturer = Manufacturer::from_flag_id(t.header.flag.as_bytes());
     let mut clock = None;
     let mut id = None;
     for o in &tg.objects {
@@ -165,5 +221,4 @@ pub fn map<'a>(t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
         .position(|&b| b == b'\r' || b == b'\n')
         .unwrap_or(raw.len());
     tg.list_id = raw.get(1..end).and_then(|s| core::str::from_utf8(s).ok());
-    Ok(())
 }
