@@ -205,7 +205,7 @@ pub fn build_stream(meters: &[Meter], target: usize, noise: Option<Noise>, seed:
         }
         emit(&mut mix, &mut rng, 1);
         list2 += 1;
-        if list2 % LIST2_PER_LIST3 == 0 {
+        if list2.is_multiple_of(LIST2_PER_LIST3) {
             emit(&mut mix, &mut rng, 2);
         }
     }

@@ -1127,7 +1127,7 @@ fn vendor_scaler(m: Option<Manufacturer>, q: Quantity) -> Option<i8> {
 
 fn obis_of(o: &PushObject) -> [u8; 6] {
     let [c, d, e] = o.cde;
-    if o.table_pick % 2 == 0 {
+    if o.table_pick.is_multiple_of(2) {
         let def = &TABLE[usize::from(o.table_pick / 2) % TABLE.len()];
         let (a, c, d, e) = def.codes[usize::from(o.a) % def.codes.len()];
         [a, o.b, c, d, e, 0xFF]

@@ -54,7 +54,7 @@ impl Bitmap {
 
     /// Appends every bit of `other`.
     pub fn extend(&mut self, other: &Bitmap) {
-        if self.len % 8 == 0 {
+        if self.len.is_multiple_of(8) {
             self.bytes.truncate(self.len / 8);
             self.bytes.extend_from_slice(&other.bytes);
             self.len += other.len;

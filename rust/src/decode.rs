@@ -155,7 +155,7 @@ fn decode_p1<'a>(data: &'a [u8], tg: &mut TelegramRef<'a>) -> Result<()> {
 /// Mapped by the stream's learned P1 layouts.
 fn decode_p1_framed<'a>(
     data: &'a [u8],
-    layouts: &mut P1Layouts,
+    layouts: &'a mut P1Layouts,
     tg: &mut TelegramRef<'a>,
 ) -> Result<()> {
     let t = crate::p1::parse_verified(data)?;

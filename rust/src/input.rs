@@ -243,7 +243,8 @@ fn hex_token(t: &str) -> Option<&str> {
         .strip_prefix("0x")
         .or_else(|| t.strip_prefix("0X"))
         .unwrap_or(t);
-    (!t.is_empty() && t.len() % 2 == 0 && t.bytes().all(|c| c.is_ascii_hexdigit())).then_some(t)
+    (!t.is_empty() && t.len().is_multiple_of(2) && t.bytes().all(|c| c.is_ascii_hexdigit()))
+        .then_some(t)
 }
 
 fn push_hex(t: &str, out: &mut Vec<u8>) {

@@ -9,6 +9,9 @@
 //! `YYMMDDhhmmssX` is a date-time in the meter's local time, `S`/`W` telling whether daylight
 //! saving was in force (the clock-status DST bit).
 
+#[cfg(not(feature = "std"))]
+use alloc::vec::Vec;
+
 use crate::dlms::datetime::{CosemDateTime, DEVIATION_UNSPECIFIED};
 use crate::error::{Error, ErrorKind, Layer, Result};
 use crate::obis::{FieldKind, Quantity};

@@ -22,14 +22,14 @@
 //! often than once every [`REPLACE_EVERY`](super::layout::REPLACE_EVERY) telegrams.
 
 #[cfg(not(feature = "std"))]
-use alloc::vec::Vec;
+use alloc::{string::String, vec::Vec};
 
 use super::layout::{reset, Slots, Template};
-use super::p1::{datetime, finish, map, map_traced, Trace};
+use super::p1::{datetime, map, map_traced, Trace};
 use crate::error::Result;
 use crate::obis::{Obis, Quantity};
 use crate::p1::{CrcStatus, P1Telegram, Timestamp};
-use crate::telegram::{DataRef, ObjectRef, ScalerSource, TelegramRef};
+use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRef};
 
 /// Longest telegram learned, in bytes (real ones are under 1.5 KiB).
 pub const MAX_TELEGRAM: usize = 4096;
@@ -98,6 +98,13 @@ struct Layout {
     objects: Vec<Planned>,
     /// Groups (at, len) that must still parse as timestamps (an M-Bus reading's capture time).
     guards: Vec<(u32, u32)>,
+    manufacturer: Option<Manufacturer>,
+    /// The list id and meter id the full path found. Their bytes lie outside the mask, so a
+    /// matching telegram carries the same (copies here spare each telegram their UTF-8
+    /// validation).
+    idents: [Option<String>; 2],
+    /// The object holding the meter clock (a value: read from each telegram).
+    clock: Option<u32>,
 }
 
 /// The P1 layouts one stream decoder has learned.
@@ -119,19 +126,25 @@ fn span(raw: &[u8], at: u32, len: u32) -> Option<&[u8]> {
     raw.get(at..at.checked_add(len as usize)?)
 }
 
-/// The mantissa of a decimal slot, read from `raw`; `None` when a masked byte is no digit.
-#[inline]
-fn mantissa(raw: &[u8], int: (u32, u32), frac: (u32, u32), negative: bool) -> Option<i64> {
-    let digits = |(from, to): (u32, u32)| raw.get(from as usize..to as usize);
-    let mut m: u64 = 0;
-    for &b in digits(int)?.iter().chain(digits(frac)?) {
+/// `m` followed by the ASCII digits `digits`; `None` at a byte that is no digit.
+#[inline(always)]
+fn fold_digits(mut m: u64, digits: &[u8]) -> Option<u64> {
+    for &b in digits {
         let d = b.wrapping_sub(b'0');
         if d >= 10 {
             return None;
         }
-        // at most 18 digits: no overflow
+        // at most 18 digits in all: no overflow
         m = m.wrapping_mul(10).wrapping_add(u64::from(d));
     }
+    Some(m)
+}
+
+/// The mantissa of a decimal slot, read from `raw`; `None` when a masked byte is no digit.
+#[inline]
+fn mantissa(raw: &[u8], int: (u32, u32), frac: (u32, u32), negative: bool) -> Option<i64> {
+    let digits = |(from, to): (u32, u32)| raw.get(from as usize..to as usize);
+    let m = fold_digits(fold_digits(0, digits(int)?)?, digits(frac)?)?;
     let m = i64::try_from(m).ok()?;
     Some(if negative { m.wrapping_neg() } else { m })
 }
@@ -165,16 +178,22 @@ fn decimal_slot(g: &[u8], at: u32) -> Option<Slot> {
 
 impl P1Layouts {
     /// Maps `t` into `tg` (empty), by a learned layout when one matches, else the full way
-    /// (learning the telegram's layout). The result is [`map`]'s either way.
+    /// (learning the telegram's layout). The result is [`map`]'s either way; the identifiers
+    /// may be the layout's copies of the telegram's own, so `tg` borrows from the layouts too.
     ///
     /// # Errors
     /// Those of [`map`].
-    pub(crate) fn map<'a>(&mut self, t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> Result<()> {
+    pub(crate) fn map<'a>(
+        &'a mut self,
+        t: &P1Telegram<'a>,
+        tg: &mut TelegramRef<'a>,
+    ) -> Result<()> {
         if self.disabled {
             return map(t, tg);
         }
         if let Some(i) = self.find(t) {
-            if self.fill(i, t, tg) {
+            let layouts: &'a Self = self;
+            if layouts.fill(i, t, tg) {
                 return Ok(());
             }
             // a check failed: the full path gives the result (the layout is already known)
@@ -203,7 +222,7 @@ impl P1Layouts {
 
     /// Maps `t` by layout `i` into `tg` (empty). `false`, with `tg` left empty, when a check
     /// fails.
-    fn fill<'a>(&self, i: usize, t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> bool {
+    fn fill<'a>(&'a self, i: usize, t: &P1Telegram<'a>, tg: &mut TelegramRef<'a>) -> bool {
         let Some(layout) = self.slots.get(i) else {
             return false;
         };
@@ -238,7 +257,17 @@ impl P1Layouts {
                 quantity: p.quantity,
             });
         }
-        finish(t, tg);
+        tg.manufacturer = layout.manufacturer;
+        tg.meter_time = match layout.clock.and_then(|k| tg.objects.get(k as usize)) {
+            Some(ObjectRef {
+                raw: DataRef::DateTime(d),
+                ..
+            }) => Some(*d),
+            _ => None,
+        };
+        let [list, id] = &layout.idents;
+        tg.list_id = list.as_deref();
+        tg.meter_id = id.as_deref();
         true
     }
 
@@ -319,11 +348,21 @@ impl P1Layouts {
                 quantity: o.quantity,
             });
         }
+        // the clock as `finish` picks it: the first meter-time object holding a date-time
+        let clock = tg.meter_time.and_then(|_| {
+            let k = tg.objects.iter().position(|o| {
+                o.quantity == Some(Quantity::MeterTime) && matches!(o.raw, DataRef::DateTime(_))
+            })?;
+            u32::try_from(k).ok()
+        });
         self.slots.insert(Layout {
             key,
             template: Template::new(bytes, &self.mask),
             objects,
             guards,
+            manufacturer: tg.manufacturer,
+            idents: [tg.list_id, tg.meter_id].map(|s| s.map(String::from)),
+            clock,
         });
     }
 }

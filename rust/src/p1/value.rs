@@ -365,7 +365,7 @@ pub fn unit_si(unit: &str) -> Option<(i8, &'static str)> {
 /// Decodes a hex-encoded octet string (`4B384547…` → `K8EG…`) into `out`, returning the
 /// decoded bytes; `None` for an odd length, a non-hex digit, or an `out` that is too small.
 pub fn decode_hex<'b>(hex: &[u8], out: &'b mut [u8]) -> Option<&'b [u8]> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let n = hex.len() / 2;
