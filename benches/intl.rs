@@ -24,6 +24,9 @@
 //!   mismatches and truncated captures are dropped), concatenated in record order and repeated
 //!   (a leading empty line is dropped: between telegrams the stream decoder records it as
 //!   garbage).
+//! * `p1_meters`: the same telegrams, each 64 times in a row: what a stream decoder reading one
+//!   meter's port sees (the meters one after another). In `p1` the 26 telegrams take turns,
+//!   more than the 16 layouts a decoder keeps, so many of them take the full path.
 //! * `p1_dsmr5`: the subset of those that declare DSMR 5 (`1-3:0.2.8(50)`), the telegrams the
 //!   Python benchmark compares with dsmr-parser.
 //!
@@ -235,8 +238,13 @@ fn encrypted_workload(target: usize) -> Workload {
     }
 }
 
+/// Telegrams per meter in a row in `p1_meters`.
+const P1_RUN: usize = 64;
+
 /// The P1 telegrams that `decode_frame` accepts; with `dsmr5`, only those declaring DSMR 5.
-fn p1_workload(name: &'static str, target: usize, dsmr5: bool) -> Workload {
+/// With `runs`, each telegram comes [`P1_RUN`] times in a row, as a port connected to one meter
+/// delivers them (the meters one after another); without, the telegrams take turns.
+fn p1_workload(name: &'static str, target: usize, dsmr5: bool, runs: bool) -> Workload {
     let mut telegrams = Vec::new();
     for r in records() {
         if r["format"] != "p1" {
@@ -260,12 +268,14 @@ fn p1_workload(name: &'static str, target: usize, dsmr5: bool) -> Workload {
         telegrams.iter().map(Vec::len).sum::<usize>() / telegrams.len()
     );
     let distinct = telegrams.len();
+    let repeat = if runs { P1_RUN } else { 1 };
     // one pool: the telegrams in record order
-    let (bytes, messages) = assemble(&[vec![telegrams.concat()]], target);
+    let round: Vec<u8> = telegrams.iter().flat_map(|t| t.repeat(repeat)).collect();
+    let (bytes, messages) = assemble(&[vec![round]], target);
     Workload {
         name,
         bytes,
-        messages: messages * distinct as u64,
+        messages: messages * (distinct * repeat) as u64,
         distinct,
         keys: KeyRing::new(),
     }
@@ -309,12 +319,22 @@ fn bench_encrypted(c: &mut Criterion) {
 }
 
 fn bench_p1(c: &mut Criterion) {
-    run(c, &p1_workload("p1", target(), false));
+    run(c, &p1_workload("p1", target(), false, false));
+}
+
+fn bench_p1_meters(c: &mut Criterion) {
+    run(c, &p1_workload("p1_meters", target(), false, true));
 }
 
 fn bench_p1_dsmr5(c: &mut Criterion) {
-    run(c, &p1_workload("p1_dsmr5", target(), true));
+    run(c, &p1_workload("p1_dsmr5", target(), true, false));
 }
 
-criterion_group!(benches, bench_encrypted, bench_p1, bench_p1_dsmr5);
+criterion_group!(
+    benches,
+    bench_encrypted,
+    bench_p1,
+    bench_p1_meters,
+    bench_p1_dsmr5
+);
 criterion_main!(benches);
