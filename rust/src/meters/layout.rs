@@ -77,16 +77,48 @@ impl Key {
     }
 }
 
-/// One object of a layout: where its value is and how it was mapped.
+/// One object of a layout: where its value is (`slot`) and how it was mapped.
 #[derive(Debug, Clone, Copy)]
-struct Planned {
-    /// Offset of the value's tag in the body.
-    at: u32,
+pub(crate) struct Planned<S> {
+    pub(crate) slot: S,
     obis: Obis,
     scaler: i8,
     unit: Option<u8>,
     scaler_source: ScalerSource,
     quantity: Option<Quantity>,
+}
+
+impl<S> Planned<S> {
+    /// The plan of an object the full path mapped, its value at `slot`.
+    pub(crate) fn of(slot: S, o: &ObjectRef<'_>) -> Self {
+        Planned {
+            slot,
+            obis: o.obis,
+            scaler: o.scaler,
+            unit: o.unit,
+            scaler_source: o.scaler_source,
+            quantity: o.quantity,
+        }
+    }
+
+    /// The quantity the object was mapped to.
+    #[inline]
+    pub(crate) fn quantity(&self) -> Option<Quantity> {
+        self.quantity
+    }
+
+    /// The object, with the value `raw` read from a later frame.
+    #[inline]
+    pub(crate) fn object<'a>(&self, raw: DataRef<'a>) -> ObjectRef<'a> {
+        ObjectRef {
+            obis: self.obis,
+            raw,
+            scaler: self.scaler,
+            unit: self.unit,
+            scaler_source: self.scaler_source,
+            quantity: self.quantity,
+        }
+    }
 }
 
 /// A learned list layout (see the module documentation).
@@ -95,7 +127,8 @@ struct Layout {
     key: Key,
     /// The body's bytes outside the value bytes.
     template: Template,
-    objects: Vec<Planned>,
+    /// Each object, with the offset of its value's tag in the body.
+    objects: Vec<Planned<u32>>,
     manufacturer: Option<Manufacturer>,
     /// The list id, meter id and meter type the full path found. Their bytes lie outside the
     /// mask, so a matching frame carries the same, already checked (copies here spare each
@@ -279,17 +312,10 @@ impl Layouts {
         tg.invoke_id = n.invoke_id;
         tg.manufacturer = layout.manufacturer;
         for p in &layout.objects {
-            let Ok(v) = value_at(body, p.at as usize) else {
+            let Ok(v) = value_at(body, p.slot as usize) else {
                 return reset(tg);
             };
-            tg.objects.push(ObjectRef {
-                obis: p.obis,
-                raw: data_of(&v, p.quantity),
-                scaler: p.scaler,
-                unit: p.unit,
-                scaler_source: p.scaler_source,
-                quantity: p.quantity,
-            });
+            tg.objects.push(p.object(data_of(&v, p.quantity())));
         }
         let mut clock = None;
         for &k in &layout.clocks {
@@ -368,14 +394,7 @@ impl Layouts {
             if o.quantity == Some(Quantity::MeterTime) {
                 clocks.push(u32::try_from(objects.len()).unwrap_or(u32::MAX));
             }
-            objects.push(Planned {
-                at: node.offset,
-                obis: o.obis,
-                scaler: o.scaler,
-                unit: o.unit,
-                scaler_source: o.scaler_source,
-                quantity: o.quantity,
-            });
+            objects.push(Planned::of(node.offset, o));
         }
         self.slots.insert(Layout {
             key,

@@ -24,12 +24,12 @@
 #[cfg(not(feature = "std"))]
 use alloc::{string::String, vec::Vec};
 
-use super::layout::{reset, Slots, Template};
+use super::layout::{reset, Planned, Slots, Template};
 use super::p1::{datetime, map, map_traced, Trace};
 use crate::error::Result;
-use crate::obis::{Obis, Quantity};
+use crate::obis::Quantity;
 use crate::p1::{CrcStatus, P1Telegram, Timestamp};
-use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRef};
+use crate::telegram::{DataRef, Manufacturer, ObjectRef, TelegramRef};
 
 /// Longest telegram learned, in bytes (real ones are under 1.5 KiB).
 pub const MAX_TELEGRAM: usize = 4096;
@@ -78,24 +78,13 @@ enum Slot {
     Timestamp { at: u32, len: u32 },
 }
 
-/// One object of a layout.
-#[derive(Debug, Clone, Copy)]
-struct Planned {
-    slot: Slot,
-    obis: Obis,
-    scaler: i8,
-    unit: Option<u8>,
-    scaler_source: ScalerSource,
-    quantity: Option<Quantity>,
-}
-
 /// A learned telegram layout (see the module documentation).
 #[derive(Debug, Clone)]
 struct Layout {
     key: Key,
     /// The telegram's bytes up to the `!`, its values' digits masked out.
     template: Template,
-    objects: Vec<Planned>,
+    objects: Vec<Planned<Slot>>,
     /// Groups (at, len) that must still parse as timestamps (an M-Bus reading's capture time).
     guards: Vec<(u32, u32)>,
     manufacturer: Option<Manufacturer>,
@@ -248,14 +237,7 @@ impl P1Layouts {
             let Some(raw) = value else {
                 return reset(tg);
             };
-            tg.objects.push(ObjectRef {
-                obis: p.obis,
-                raw,
-                scaler: p.scaler,
-                unit: p.unit,
-                scaler_source: p.scaler_source,
-                quantity: p.quantity,
-            });
+            tg.objects.push(p.object(raw));
         }
         tg.manufacturer = layout.manufacturer;
         tg.meter_time = match layout.clock.and_then(|k| tg.objects.get(k as usize)) {
@@ -339,14 +321,7 @@ impl P1Layouts {
                 },
                 _ => return,
             };
-            objects.push(Planned {
-                slot,
-                obis: o.obis,
-                scaler: o.scaler,
-                unit: o.unit,
-                scaler_source: o.scaler_source,
-                quantity: o.quantity,
-            });
+            objects.push(Planned::of(slot, o));
         }
         // the clock as `finish` picks it: the first meter-time object holding a date-time
         let clock = tg.meter_time.and_then(|_| {
