@@ -354,7 +354,7 @@ impl FrameSplitter {
                     }
                 }
                 let j = if self.protocols == Protocols::HDLC {
-                    tail.iter().position(|&b| b == FLAG)
+                    memchr::memchr(FLAG, tail)
                 } else {
                     tail.iter().position(|&b| self.is_start(b))
                 }
@@ -601,15 +601,18 @@ fn raw_apdu(tail: &[u8], inside_rejected: bool, last: bool) -> LinkDecision {
 /// Whether a valid HDLC frame starts within the first `n` bytes of `tail` (after byte 0);
 /// `None` when that cannot be decided yet from the bytes at hand.
 fn hdlc_inside(tail: &[u8], n: usize, max_frame_length: u16, last: bool) -> Option<bool> {
-    for (i, &b) in tail.iter().enumerate().take(n).skip(1) {
-        if b != FLAG {
-            continue;
-        }
+    let end = n.min(tail.len());
+    let mut i = 1;
+    // the flags are found by `memchr` (many bytes at a time): the bytes between them are
+    // ciphertext
+    while let Some(k) = tail.get(i..end).and_then(|s| memchr::memchr(FLAG, s)) {
+        i += k;
         match classify(tail.get(i..).unwrap_or(&[]), max_frame_length) {
             Candidate::Good(..) => return Some(true),
             Candidate::NeedMore { .. } if !last => return None,
             _ => {}
         }
+        i += 1;
     }
     Some(false)
 }
