@@ -839,7 +839,29 @@ _AMSREADER_LG_CH_VOLTS = (
     "39 VA, less than the 289 W the same push reports for L2; 235 V x 1.67 A = 392 VA fits"
 )
 
+_DLMS_PARSER_PUSH_LIST = (
+    "dlms_parser gives 0.0 for every object of this Energomera push; its body is a push object "
+    "list (seven 6-element capture-object descriptors) followed by the values, and hanport "
+    "maps descriptor k to element k: 96.5.134 = 1, the logical device name 'EMR0222173608710', "
+    "the serial number '012415173608710' (NUL-padded as sent), alarm register 16, alarm filter "
+    "65535, 96.5.135 a structure (no scalar value); descriptor 0, the push setup, is the list "
+    "itself and not reported, so 6 objects against dlms_parser's 7"
+)
+
 KNOWN_SOURCE_DISAGREEMENTS: dict[tuple[str, str], str] = {
+    **{
+        ("esphome-libs__dlms_parser:raw_energomera@apdu", f): _DLMS_PARSER_PUSH_LIST
+        for f in (
+            "0.0.25.9.0.255",
+            "0-0:96.5.134.255",
+            "0-0:42.0.0.255",
+            "meter_id",
+            "0-0:97.98.0.255",
+            "0-0:97.98.10.255",
+            "0-0:96.5.135.255",
+            "object_count",
+        )
+    },
     (f"{_AMS}iskraemeco_gh1037-1.txt@p1", "manufacturer"): _AMSREADER_P1_NO_TYPE,
     **{
         (f"{_AMS}landis-gyr_gh934-1.hex@apdu", f"voltage_l{i}"): _AMSREADER_LG_CH_VOLTS
@@ -904,21 +926,8 @@ SOURCE_DECODES_WHAT_IS_NOT_THERE: dict[str, str] = {
 
 # ---- where hanport is wrong or lacks something ---------------------------------------------
 
-_PUSH_LIST_BUG = (
-    "hanport bug: the body starts with the push object list (capture-object descriptors "
-    "{class id, logical name, attribute index, data index, ...}) followed by the values; the "
-    "Landis+Gyr E450 shape (structure of n = array of n 4-element descriptors) is mapped, "
-    "but Energomera's 6-element descriptors (restriction, columns) are not, and hanport's "
-    "OBIS-coded path reads each descriptor as a (code, value) pair: the attribute index 2 "
-    "becomes every value -- silently wrong values. Minimal input: see "
-    "test_capture_descriptors_are_never_values"
-)
-
 #: ``id@format`` -> why hanport's values for the record are wrong (strict xfail).
-HANPORT_WRONG_VALUES: dict[str, str] = {
-    "esphome-libs__dlms_parser:raw_energomera@apdu": _PUSH_LIST_BUG
-    + " (dlms_parser's 0.0 for every value is wrong too)",
-}
+HANPORT_WRONG_VALUES: dict[str, str] = {}
 
 #: (``id@format``, field) -> what hanport does not decode that the source does.
 KNOWN_HANPORT_GAPS: dict[tuple[str, str], str] = {
@@ -1018,6 +1027,12 @@ def _descriptor(class_id: int, obis: str) -> str:
     return f"0204 12{class_id:04x} 0906{obis} 0f02 120000"
 
 
+def _descriptor6(class_id: int, obis: str) -> str:
+    """The 6-element descriptor Energomera sends: {class id, logical name, attribute 2, data
+    index 0, restriction {enum 0, null}, columns []}."""
+    return f"0206 12{class_id:04x} 0906{obis} 0f02 120000 0202 1600 00 0100"
+
+
 def _notification(body: str) -> bytes:
     return bytes.fromhex(("0f00000001 00" + body).replace(" ", ""))
 
@@ -1037,6 +1052,26 @@ def test_push_object_list_of_the_e450_shape_is_mapped() -> None:
     assert values["active_power_export"] == 7
 
 
+def test_push_object_list_of_6_element_descriptors_is_mapped() -> None:
+    """Energomera's shape: the descriptors carry a restriction and columns too."""
+    body = (
+        "0203 0103"
+        + _descriptor6(40, "0000190900ff")
+        + _descriptor6(3, "0100010700ff")
+        + _descriptor6(3, "0100020700ff")
+        + "060000014b 0600000007"
+    )
+    values = hanport.decode_frame(_notification(body)).values
+    assert values == {"active_power_import": 331, "active_power_export": 7}
+
+
+def test_push_object_list_matching_no_values_is_rejected() -> None:
+    """One descriptor, three values: which value is whose cannot be told."""
+    body = "0204 0101" + _descriptor(3, "0100010700ff") + "060000014b 0600000007 0600000008"
+    with pytest.raises(hanport.DecodeError, match="capture-object descriptors"):
+        hanport.decode_frame(_notification(body))
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -1045,13 +1080,16 @@ def test_push_object_list_of_the_e450_shape_is_mapped() -> None:
         + _descriptor(40, "0000190900ff")
         + _descriptor(3, "0100010700ff")
         + "09060000190900ff 060000014b",
+        "0202 0101" + _descriptor6(3, "0100010700ff") + "060000014b",
+        "0204 0101" + _descriptor(3, "0100010700ff") + "060000014b 060000014b 060000014b",
     ],
-    ids=["one-descriptor", "push-setup-and-one"],
+    ids=["one-descriptor", "push-setup-and-one", "one-6-element", "more-values"],
 )
-@pytest.mark.xfail(strict=True, reason=_PUSH_LIST_BUG)
 def test_capture_descriptors_are_never_values(body: str) -> None:
     """Whatever the shape, a descriptor's attribute index (2) is not the register's value:
-    rejecting the body is fine, 'active_power_import = 2 W' is not."""
+    rejecting the body is fine, 'active_power_import = 2 W' is not. (Push object lists are
+    mapped descriptor by value, or rejected when their number matches no reading; read as
+    OBIS-coded (code, value) pairs, the attribute index would become every value.)"""
     try:
         values = hanport.decode_frame(_notification(body)).values
     except hanport.DecodeError:
@@ -1061,9 +1099,7 @@ def test_capture_descriptors_are_never_values(body: str) -> None:
 
 # ---- plausibility of what hanport reports -------------------------------------------------
 
-IMPLAUSIBLE: dict[str, str] = {
-    **{n: _PUSH_LIST_BUG for n in HANPORT_WRONG_VALUES},
-}
+IMPLAUSIBLE: dict[str, str] = {}
 
 
 def _implausible(t: hanport.Telegram) -> list[str]:

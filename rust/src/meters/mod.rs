@@ -127,18 +127,30 @@ fn is_lg_burgenland(nodes: &[Node<'_>]) -> bool {
     true
 }
 
-/// The Swiss/Austrian Landis+Gyr E450 push (PROTOCOL.md §12.3): a structure of n elements
-/// whose first is an array of n capture-object descriptors `{class id, OBIS code, attribute,
-/// data index}`, element k being the value of descriptor k (element 0, the list itself, is
-/// descriptor 0's value). Returns n when the body has that shape.
-fn descriptor_list(nodes: &[Node<'_>]) -> Option<usize> {
+/// A push whose body lists its capture objects before their values (PROTOCOL.md §12.3): a
+/// structure of n elements whose first is an array of m capture-object descriptors, each a
+/// structure `{class id, OBIS code, attribute, data index}` (Landis+Gyr E450) or with two more
+/// elements, the access restriction and columns (Energomera). With n = m, element k is the
+/// value of descriptor k (element 0, the list itself, is the push setup's value); with
+/// n = m + 1, element k + 1 is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Descriptors {
+    /// Not this shape.
+    No,
+    /// The shape, with m descriptors; `skip` is 1 when descriptor 0 is the list itself.
+    Listed { m: usize, skip: usize },
+    /// Descriptors whose number fits neither reading: no value can be matched to them.
+    Unmatched,
+}
+
+fn descriptor_list(nodes: &[Node<'_>]) -> Descriptors {
     let (Some(Value::Structure(n)), Some(Value::Array(m))) =
         (value_at(nodes, 0), value_at(nodes, 1))
     else {
-        return None;
+        return Descriptors::No;
     };
-    if n != m || *n < 2 {
-        return None;
+    if *m == 0 {
+        return Descriptors::No;
     }
     let mut i = 2;
     for _ in 0..*m {
@@ -151,23 +163,32 @@ fn descriptor_list(nodes: &[Node<'_>]) -> Option<usize> {
         );
         match shape {
             (
-                Some(Value::Structure(4)),
+                Some(Value::Structure(4 | 6)),
                 Some(Value::U16(_)),
                 Some(Value::OctetString(o)),
                 Some(Value::I8(_)),
                 Some(Value::U16(_)),
-            ) if o.len() == 6 => i += 5,
-            _ => return None,
+            ) if o.len() == 6 => i = next_sibling(nodes, i),
+            _ => return Descriptors::No,
         }
     }
-    usize::try_from(*n).ok()
+    let (Ok(n), Ok(m)) = (usize::try_from(*n), usize::try_from(*m)) else {
+        return Descriptors::Unmatched;
+    };
+    if n == m && n >= 2 {
+        Descriptors::Listed { m, skip: 1 }
+    } else if n == m + 1 {
+        Descriptors::Listed { m, skip: 0 }
+    } else {
+        Descriptors::Unmatched
+    }
 }
 
 /// Maps a [`descriptor_list`] body: each value under its descriptor's OBIS code. No scalers
 /// are sent; Landis+Gyr's currents are in 0.01 A (the only implicit scaler applied).
 fn described<'a>(
     nodes: &[Node<'a>],
-    n: usize,
+    (m, skip): (usize, usize),
     hints: LinkHints<'_>,
     tg: &mut TelegramRef<'a>,
     from: &mut Vec<u32>,
@@ -178,17 +199,17 @@ fn described<'a>(
         _ => None,
     });
     tg.manufacturer = maker;
-    // the descriptors' OBIS codes, then the values: root children 1.. (child 1 is the list)
-    let mut codes = Vec::with_capacity(n);
+    // the descriptors' OBIS codes, then the values: the root's children after the list
+    let mut codes = Vec::with_capacity(m);
     let mut i = 2;
-    for _ in 0..n {
+    for _ in 0..m {
         if let Some(Value::OctetString(o)) = value_at(nodes, i + 2) {
             codes.push(Obis::from_slice(o));
         }
-        i += 5;
+        i = next_sibling(nodes, i);
     }
     let mut v = next_sibling(nodes, 1);
-    for code in codes.iter().skip(1) {
+    for code in codes.iter().skip(skip) {
         let Some(value) = value_at(nodes, v) else {
             return Err(mapping_error(
                 "fewer values than capture-object descriptors",
@@ -579,9 +600,18 @@ fn map_objects<'a>(
         }
     }
 
-    if let Some(n) = descriptor_list(nodes) {
-        described(nodes, n, hints, tg, from)?;
-        return Ok(None);
+    match descriptor_list(nodes) {
+        Descriptors::Listed { m, skip } => {
+            described(nodes, (m, skip), hints, tg, from)?;
+            return Ok(None);
+        }
+        // read as OBIS-coded pairs, each descriptor's attribute index would become a value
+        Descriptors::Unmatched => {
+            return Err(mapping_error(
+                "capture-object descriptors that the values do not match in number",
+            ))
+        }
+        Descriptors::No => {}
     }
 
     let mut list_id_at = None;
