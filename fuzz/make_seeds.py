@@ -116,6 +116,7 @@ def main():
     for data in streams.values():
         frames += [f for _, f in frames_in(data)]
     loose_info = []  # LLC PDUs and APDUs from the records
+    p1 = []  # P1 telegrams from the records
     for path in sorted((ROOT / "tests/data/records").glob("*.jsonl")):
         for line in path.read_text().splitlines():
             if not line.strip():
@@ -137,6 +138,8 @@ def main():
                 loose_info.append(raw)
             elif fmt == "raw-stream":
                 frames += [f for _, f in frames_in(raw)]
+            elif fmt == "p1":
+                p1.append(raw)
 
     def shape(f: bytes):
         inner = f[1:-1]
@@ -166,6 +169,12 @@ def main():
         s = b"\x00\x7e\x7e" + b"\x00\x11".join(parts) + parts[0][: len(parts[0]) // 2]
         stream_seeds.append(rng.choice(plans) + s)
     frames_as_streams = [b"\x00" + f for f in frame_seeds[:60]]
+    # P1 telegrams twice in a row (the second takes the learned-layout path), as sent and
+    # without their CRC (a changed byte then still leaves a telegram to decode)
+    for t in p1:
+        bang = t.rfind(b"!")
+        bare = t[: bang + 1] + b"\r\n" if bang >= 0 else t
+        stream_seeds += [b"\x00" + t + t, b"\x00" + bare + bare]
 
     targets = {
         "splitter": stream_seeds + frames_as_streams,
