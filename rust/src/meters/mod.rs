@@ -199,23 +199,25 @@ fn described<'a>(
         _ => None,
     });
     tg.manufacturer = maker;
-    // the descriptors' OBIS codes, then the values: the root's children after the list
-    let mut codes = Vec::with_capacity(m);
-    let mut i = 2;
-    for _ in 0..m {
-        if let Some(Value::OctetString(o)) = value_at(nodes, i + 2) {
-            codes.push(Obis::from_slice(o));
-        }
-        i = next_sibling(nodes, i);
-    }
+    // descriptor k (its OBIS code is its second element) and its value, one of the root's
+    // children after the list, side by side
+    let mut d = 2;
     let mut v = next_sibling(nodes, 1);
-    for code in codes.iter().skip(skip) {
+    for k in 0..m {
+        let code = match value_at(nodes, d + 2) {
+            Some(Value::OctetString(o)) => Obis::from_slice(o),
+            _ => None,
+        };
+        d = next_sibling(nodes, d);
+        if k < skip {
+            continue;
+        }
         let Some(value) = value_at(nodes, v) else {
             return Err(mapping_error(
                 "fewer values than capture-object descriptors",
             ));
         };
-        if let Some(obis) = *code {
+        if let Some(obis) = code {
             let q = obis.quantity();
             let current = matches!(
                 q,
