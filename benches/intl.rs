@@ -46,7 +46,6 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
@@ -54,6 +53,9 @@ use hanport::dlms::security::{KeyRing, Keys, TitleMatch};
 use hanport::{Decoder, DecoderEvent, Limits};
 use serde_json::Value;
 
+#[path = "../tests/common/data.rs"]
+mod data;
+use data::{records, unhex};
 #[path = "common/mix.rs"]
 mod mix;
 use mix::target_bytes;
@@ -63,34 +65,6 @@ const INTL_DEFAULT_MB: f64 = 30.0;
 
 fn target() -> usize {
     target_bytes(INTL_DEFAULT_MB)
-}
-
-fn records() -> Vec<Value> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            if !line.trim().is_empty() {
-                out.push(serde_json::from_str(line).unwrap());
-            }
-        }
-    }
-    out
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 fn key16(s: &str) -> [u8; 16] {

@@ -16,11 +16,12 @@
     missing_docs
 )]
 
-use std::collections::HashMap;
-use std::path::Path;
-
 use hanport::hdlc::{Event, FrameSplitter};
 use hanport::{Decoder, DecoderEvent};
+use std::collections::HashMap;
+
+#[path = "../tests/common/data.rs"]
+mod data;
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
@@ -37,16 +38,8 @@ impl Rng {
 }
 
 fn real_frames() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/streams");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .collect();
-    paths.sort();
     let mut frames = Vec::new();
-    for p in paths {
-        let data = std::fs::read(p).unwrap();
+    for (_, data) in data::streams() {
         let mut s = FrameSplitter::new();
         let mut on = |e: Event<'_>| {
             if let Event::Frame(f) = e {

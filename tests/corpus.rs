@@ -14,37 +14,13 @@
 )]
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use hanport::hdlc::{Event, FrameSplitter, HdlcFrame};
 use serde_json::{json, Value};
 
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
-
-fn records() -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut paths: Vec<_> = fs::read_dir(data_dir().join("records"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    for p in paths {
-        for line in fs::read_to_string(&p).unwrap().lines() {
-            if !line.trim().is_empty() {
-                out.push(serde_json::from_str(line).unwrap());
-            }
-        }
-    }
-    out
-}
+#[path = "common/data.rs"]
+mod data;
+use data::{data_dir, records, unhex as hex};
 
 /// The reasons our strict parser may give for each failure the checker reports.
 fn allowed_kinds(check: &Value) -> Vec<&'static str> {

@@ -20,11 +20,9 @@ use hanport::dlms::security::{KeyRing, Keys};
 use hanport::{decode_frame, Data, Result, Telegram};
 use serde_json::Value;
 
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
+#[path = "common/data.rs"]
+mod data;
+use data::unhex as hex;
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -103,24 +101,6 @@ fn check_decoded(id: &str, want: &Value, got: Result<Telegram>) {
     }
 }
 
-/// Every record of tests/data/records, in file order.
-fn records(data: &Path) -> Vec<Value> {
-    let mut paths: Vec<_> = fs::read_dir(data.join("records"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        for line in fs::read_to_string(path).unwrap().lines() {
-            if let Ok(r) = serde_json::from_str::<Value>(line) {
-                out.push(r);
-            }
-        }
-    }
-    out
-}
-
 fn key(hex_key: &Value) -> Option<[u8; 16]> {
     hex_key.as_str().map(|k| hex(k).try_into().unwrap())
 }
@@ -129,7 +109,7 @@ fn key(hex_key: &Value) -> Option<[u8; 16]> {
 fn rust_decoder_agrees_with_every_golden_file() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let mut by_id = std::collections::HashMap::new();
-    for r in records(&data) {
+    for r in data::records() {
         by_id.insert(r["id"].as_str().unwrap().to_owned(), r);
     }
     let mut checked = 0;
@@ -149,7 +129,7 @@ fn rust_decoder_agrees_with_every_intl_golden_file() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     // two records share an id (a raw capture and the frame cut out of it): key by id@format
     let mut by_name = std::collections::HashMap::new();
-    for r in records(&data) {
+    for r in data::records() {
         let name = format!(
             "{}@{}",
             r["id"].as_str().unwrap(),

@@ -21,31 +21,15 @@
     missing_docs
 )]
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
 use hanport::crc::fcs16;
 use hanport::hdlc::ErrorRecord;
 use hanport::hdlc::{Event, FrameSplitter, HdlcFrame};
 use hanport::{Decoder, DecoderEvent, Stats, Telegram};
 use proptest::prelude::*;
 
-fn streams() -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/streams");
-    let mut paths: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let data = fs::read(&p).unwrap();
-            (p, data)
-        })
-        .collect()
-}
+#[path = "common/data.rs"]
+mod data;
+use data::streams;
 
 /// One event, owned.
 #[derive(Debug, PartialEq)]
@@ -226,30 +210,14 @@ fn every_one_bit_change_decodes_the_same_with_and_without_layouts() {
 fn p1_telegrams() -> &'static [Vec<u8>] {
     static P1: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
     P1.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
-        let mut paths: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-            .collect();
-        paths.sort();
         let mut out = Vec::new();
-        for path in paths {
-            for line in fs::read_to_string(&path).unwrap().lines() {
-                let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
-                    continue;
-                };
-                if r["format"] != "p1" {
-                    continue;
-                }
-                let hex = r["hex"].as_str().unwrap();
-                let bytes: Vec<u8> = (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                    .collect();
-                if hanport::decode_frame(&bytes).is_ok() {
-                    out.push(bytes);
-                }
+        for r in data::records() {
+            if r["format"] != "p1" {
+                continue;
+            }
+            let bytes = data::unhex(r["hex"].as_str().unwrap());
+            if hanport::decode_frame(&bytes).is_ok() {
+                out.push(bytes);
             }
         }
         out.sort();

@@ -12,8 +12,6 @@
 )]
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use hanport::dlms::apdu::{strip_llc, DataNotification};
 use hanport::dlms::axdr;
@@ -28,33 +26,9 @@ use hanport::mbus::{
 use hanport::ErrorKind;
 use serde_json::Value;
 
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
-
-fn records() -> Vec<Value> {
-    let mut paths: Vec<_> = fs::read_dir(data_dir().join("records"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for p in paths {
-        for line in fs::read_to_string(&p).unwrap().lines() {
-            if !line.trim().is_empty() {
-                out.push(serde_json::from_str(line).unwrap());
-            }
-        }
-    }
-    out
-}
+#[path = "common/data.rs"]
+mod data;
+use data::{records, unhex as hex};
 
 fn id(r: &Value) -> &str {
     r["id"].as_str().unwrap()

@@ -18,33 +18,15 @@ use hanport::p1::{
 use hanport::{CheckField, ErrorKind, Layer};
 use serde_json::Value as J;
 
-fn records() -> Vec<J> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/records");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for p in paths {
-        for line in std::fs::read_to_string(&p).unwrap().lines() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let r: J = serde_json::from_str(line).unwrap();
-            if r["format"] == "p1" {
-                out.push(r);
-            }
-        }
-    }
-    out
-}
+#[path = "common/data.rs"]
+mod data;
+use data::unhex;
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+/// The P1 records.
+fn records() -> Vec<J> {
+    data::records()
+        .into_iter()
+        .filter(|r| r["format"] == "p1")
         .collect()
 }
 

@@ -17,8 +17,6 @@
 )]
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
-use std::path::Path;
 
 use hanport::dlms::security::{
     decrypt, CipheredApdu, CounterCheck, CounterTracker, KeyRing, Keys, Protection, TitleMatch,
@@ -28,11 +26,9 @@ use hanport::hdlc::HdlcFrame;
 use hanport::ErrorKind;
 use serde_json::Value;
 
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
+#[path = "common/data.rs"]
+mod data;
+use data::unhex as hex;
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -40,26 +36,6 @@ fn hex_of(b: &[u8]) -> String {
 
 fn key16(s: &str) -> [u8; 16] {
     hex(s).try_into().unwrap()
-}
-
-fn load_records() -> Vec<Value> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
-    let mut files: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        for line in fs::read_to_string(f).unwrap().lines() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            out.push(serde_json::from_str::<Value>(line).unwrap());
-        }
-    }
-    out
 }
 
 fn strip_llc(b: &[u8]) -> &[u8] {
@@ -205,7 +181,7 @@ fn assert_no_key_bytes(id: &str, text: &str, keys: &[[u8; 16]]) {
 
 #[test]
 fn every_keyed_record_decrypts() {
-    let records = load_records();
+    let records = data::records();
     let by_id: HashMap<String, Value> = records
         .iter()
         .map(|r| (r["id"].as_str().unwrap().to_owned(), r.clone()))
@@ -377,7 +353,7 @@ fn every_keyed_record_decrypts() {
 fn invocation_counters_of_the_udp_pushes() {
     // u9n test_udp_message.py lines 6..18: the same meter, counters 0x1E5.. with one gap; line
     // 24 repeats the frame of line 6 (a replay)
-    let records = load_records();
+    let records = data::records();
     let by_id: HashMap<String, Value> = records
         .iter()
         .map(|r| (r["id"].as_str().unwrap().to_owned(), r.clone()))
