@@ -37,23 +37,6 @@ impl Rng {
     }
 }
 
-fn real_frames() -> Vec<Vec<u8>> {
-    let mut frames = Vec::new();
-    for (_, data) in data::streams() {
-        let mut s = FrameSplitter::new();
-        let mut on = |e: Event<'_>| {
-            if let Event::Frame(f) = e {
-                frames.push(f.bytes.to_vec());
-            }
-        };
-        s.push(&data, &mut on);
-        s.finish(&mut on);
-    }
-    frames.sort();
-    frames.dedup();
-    frames
-}
-
 struct Outcome {
     frames: u64,
     touched: u64,
@@ -142,7 +125,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench { 1_000_000 } else { 20_000 });
-    let pool = real_frames();
+    let pool = data::capture_frames(true);
     println!(
         "no-loss: {n} frames per rate drawn from {} distinct real frames",
         pool.len()

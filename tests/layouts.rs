@@ -23,7 +23,7 @@
 
 use hanport::crc::fcs16;
 use hanport::hdlc::ErrorRecord;
-use hanport::hdlc::{Event, FrameSplitter, HdlcFrame};
+use hanport::hdlc::HdlcFrame;
 use hanport::{Decoder, DecoderEvent, Stats, Telegram};
 use proptest::prelude::*;
 
@@ -111,26 +111,7 @@ fn every_capture_decodes_the_same_with_and_without_layouts() {
 /// The unsegmented HDLC frames of the captures (flags included), one of each distinct frame.
 fn frames() -> &'static [Vec<u8>] {
     static FRAMES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
-    FRAMES.get_or_init(read_frames)
-}
-
-fn read_frames() -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    for (_, data) in streams() {
-        let mut s = FrameSplitter::new();
-        let mut on = |ev: Event<'_>| {
-            if let Event::Frame(f) = ev {
-                if !f.header.segmented {
-                    out.push(f.bytes.to_vec());
-                }
-            }
-        };
-        s.push(&data, &mut on);
-        s.finish(&mut on);
-    }
-    out.sort();
-    out.dedup();
-    out
+    FRAMES.get_or_init(|| data::capture_frames(false))
 }
 
 /// Writes a new frame check sequence over a flagged frame (`7E … FCS 7E`).

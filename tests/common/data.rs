@@ -53,3 +53,25 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
         .collect()
 }
+
+/// The distinct HDLC frames (flags included) the splitter finds in the captures, sorted; with
+/// `segmented` false, only those without the S bit.
+pub fn capture_frames(segmented: bool) -> Vec<Vec<u8>> {
+    use hanport::hdlc::{Event, FrameSplitter};
+    let mut out = Vec::new();
+    for (_, data) in streams() {
+        let mut s = FrameSplitter::new();
+        let mut on = |ev: Event<'_>| {
+            if let Event::Frame(f) = ev {
+                if segmented || !f.header.segmented {
+                    out.push(f.bytes.to_vec());
+                }
+            }
+        };
+        s.push(&data, &mut on);
+        s.finish(&mut on);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
