@@ -187,10 +187,10 @@ def primary_error(name: str) -> dict[str, Any] | None:
 
 _PART = "one part of a multi-frame message on its own; the other parts are separate records"
 _FIRST_PART = "the first frame of a multi-frame message on its own: the message is incomplete"
-_ISKRA_SI = (
-    "Iskra AM550 (Slovenia: Elektro Ljubljana, Elektro Celje) pushes a positional structure "
-    "(meter id, then P/Q/U/I as bare numbers, 9-18 elements, no OBIS codes) hanport has no "
-    "layout for; amsreader maps it by position (see its golden values) -- a hanport gap"
+_ISKRA_BARE_TOTALS = (
+    "Iskra AM550's 4-element total-energy list (serial, unsigned, A+, A-) as a bare APDU: "
+    "its first element has no ISK prefix and there is no HDLC address (CF / 02 23) to name "
+    "the meter, and the shape alone is too common to claim; amsreader maps nothing either"
 )
 _OCTET_BODY = (
     "decrypts (GCM tag verified) to a data-notification whose body is one octet-string (34 "
@@ -200,18 +200,7 @@ _OCTET_BODY = (
 #: Records (``id@format``) that do not decode although their bytes are not damaged (the
 #: corpus checker says ok or n/a) and not for want of a key, with the reason.
 UNDECODED: dict[str, str] = {
-    **{
-        f"UtilitechAS__amsreader-firmware:iskraemeco_{n}.hex@{fmt}": _ISKRA_SI
-        for n, fmt in [
-            *((f"gh615-{i}", "hdlc") for i in (1, 2, 3, 4, 5, 6, 8, 9)),
-            *((f"gh869-{i}", "hdlc") for i in (1, 2, 3, 4, 5)),
-            ("gh869-6", "apdu"),
-            ("gh869-7", "apdu"),
-            ("gh869-8", "llc-pdu"),
-            ("gh956-1", "hdlc"),
-            ("gh956-2", "hdlc"),
-        ]
-    },
+    "UtilitechAS__amsreader-firmware:iskraemeco_gh869-7.hex@apdu": _ISKRA_BARE_TOTALS,
     "UtilitechAS__amsreader-firmware:iskraemeco_gh1072-1.hex@hdlc": _FIRST_PART,
     "UtilitechAS__amsreader-firmware:iskraemeco_gh1072-2.hex@apdu": (
         "a reassembly by hand of gh1072-1 and its continuation that kept the HDLC closing flag "
@@ -848,7 +837,53 @@ _DLMS_PARSER_PUSH_LIST = (
     "itself and not reported, so 6 objects against dlms_parser's 7"
 )
 
+_AMSREADER_ISKRA_ID = (
+    "amsreader takes an Iskra AM550 list's second element as the meter id; hanport reports "
+    "the first, the logical device name (ISK and 13 digits), as the meter id: the second is "
+    "16820005 for two different meters (gh615-1 ISK1030789375606, gh956-1 ISK1030792283067) "
+    "and 16820006 in their 15-minute lists (a list number, reported as list_id), UP_3f in "
+    "Elektro Celje's list (a list name), and in the 1-phase lists the short serial that the "
+    "device name ends with (ISK84605887 in ISK1020784605887)"
+)
+_AMSREADER_ISKRA_UNMAPPED = (
+    "amsreader recognises this Iskra AM550 list but maps none of its values (zeros, no meter "
+    "id); hanport maps it by position: the tariff registers add up to the totals"
+)
+_AMSREADER_ISKRA_1P_LEVEL = (
+    "amsreader classes this 1-phase Iskra list as its list type 3 although it carries no "
+    "energy register; hanport's level follows the fields present (powers, voltage)"
+)
+_AMSREADER_ISKRA_TOTALS = (
+    "amsreader does not recognise Iskra's 4-element total-energy list (meter type unknown, "
+    "no values); hanport takes it as Iskra's from the HDLC addresses CF / 02 23"
+)
+
 KNOWN_SOURCE_DISAGREEMENTS: dict[tuple[str, str], str] = {
+    **{
+        (f"{_AMS}iskraemeco_{n}", "meter_id"): _AMSREADER_ISKRA_ID
+        for n in (
+            *(f"gh615-{i}.hex@hdlc" for i in (1, 2, 3, 4, 5, 6, 8, 9)),
+            *(f"gh869-{i}.hex@hdlc" for i in (1, 2, 5)),
+            "gh869-6.hex@apdu",
+            "gh869-8.hex@llc-pdu",
+            "gh956-1.hex@hdlc",
+            "gh956-2.hex@hdlc",
+        )
+    },
+    **{
+        (f"{_AMS}iskraemeco_{n}", f): _AMSREADER_ISKRA_UNMAPPED
+        for n in ("gh615-2.hex@hdlc", "gh615-4.hex@hdlc", "gh956-2.hex@hdlc")
+        for f in ("active_energy_import", "list_level")
+    },
+    **{
+        (f"{_AMS}iskraemeco_gh869-{i}.hex@hdlc", "list_level"): _AMSREADER_ISKRA_1P_LEVEL
+        for i in (1, 2, 5)
+    },
+    **{
+        (f"{_AMS}iskraemeco_gh869-{i}.hex@hdlc", f): _AMSREADER_ISKRA_TOTALS
+        for i in (3, 4)
+        for f in ("active_energy_import", "meter_id", "manufacturer", "list_level")
+    },
     **{
         ("esphome-libs__dlms_parser:raw_energomera@apdu", f): _DLMS_PARSER_PUSH_LIST
         for f in (
@@ -905,6 +940,10 @@ KNOWN_SOURCE_DISAGREEMENTS: dict[tuple[str, str], str] = {
 
 #: ``id@format`` -> why every value the source states for the record is to be ignored.
 SOURCE_DECODES_WHAT_IS_NOT_THERE: dict[str, str] = {
+    f"{_AMS}iskraemeco_gh869-7.hex@apdu": (
+        "amsreader says 'decoded' for this bare APDU but recognises no meter (type unknown) "
+        "and maps no value; see UNDECODED for why hanport leaves it unmapped"
+    ),
     "esphome-libs__dlms_parser:hdlc_landis_gyr_zmf100@hdlc": (
         "dlms_parser's test decodes this frame without checking its FCS; the corpus checker "
         "(and hanport) find the FCS wrong (computed 0xB938, sent 0x5A45), so hanport rejects it"
@@ -1240,3 +1279,65 @@ def test_p1_timestamps_are_local_time_of_the_zone() -> None:
                 wall = datetime.strptime(m[1].decode(), "%y%m%d%H%M%S")
                 assert t.meter_time.replace(tzinfo=None) == wall
                 assert str(t.meter_time.tzinfo) == tz
+
+
+# ---- Iskra AM550's positional lists (PROTOCOL.md §12.4) -------------------------------------
+
+
+def _iskra(name: str) -> bytes:
+    (r,) = [r for r in RECORDS if r["id"] == f"{_AMS}iskraemeco_{name}"]
+    return bytes.fromhex(r["hex"])
+
+
+_ISKRA_LISTS = [
+    *(f"gh615-{i}.hex" for i in (1, 2, 3, 4, 5, 6, 8, 9)),
+    *(f"gh869-{i}.hex" for i in (1, 2, 3, 4, 5, 6, 8)),
+    "gh956-1.hex",
+    "gh956-2.hex",
+]
+
+
+@pytest.mark.parametrize("name", _ISKRA_LISTS)
+def test_iskra_positions_agree_with_the_physics(name: str) -> None:
+    """The positions are taken from a peer's reading, so the captures check them: per-phase
+    powers add up to the total (within the meter's rounding), tariff registers to theirs,
+    and S = U x I bounds P for every phase that has both."""
+    v = hanport.decode_frame(_iskra(name)).values
+    assert v, name
+    for d in ("import", "export"):
+        phases = [v.get(f"active_power_{d}_l{i}") for i in (1, 2, 3)]
+        if all(p is not None for p in phases) and f"active_power_{d}" in v:
+            assert abs(sum(phases) - v[f"active_power_{d}"]) <= 3, (name, d, phases)
+        tariffs = [v.get(f"active_energy_{d}_tariff_{i}") for i in (1, 2)]
+        if all(t is not None for t in tariffs):
+            assert sum(tariffs) == v[f"active_energy_{d}"], (name, d, tariffs)
+    for i in (1, 2, 3):
+        u, a = v.get(f"voltage_l{i}"), v.get(f"current_l{i}")
+        if u is not None:
+            assert 180 <= u <= 260, (name, i, u)
+        p = v.get(f"active_power_import_l{i}", 0) + v.get(f"active_power_export_l{i}", 0)
+        if u is not None and a is not None:
+            assert p <= u * a * 1.02 + 5, (name, i, p, u, a)
+
+
+def test_iskra_list_of_other_types_is_not_mapped_by_position() -> None:
+    """A layout is taken only when every element has its type: the 18-element list with its
+    first voltage sent as a double-long-unsigned is no Iskra list hanport knows."""
+    frame = _iskra("gh615-1.hex")
+    apdu = frame[12:-3]  # 7E, format 2, addresses 3, control 1, HCS 2, LLC 3 | FCS 2, 7E
+    assert hanport.decode_frame(apdu).values["voltage_l1"] == 237.9
+    at = apdu.index(bytes.fromhex("12094b12094b"))
+    changed = apdu[:at] + bytes.fromhex("060000094b") + apdu[at + 3 :]
+    with pytest.raises(hanport.errors.MappingError):
+        hanport.decode_frame(changed)
+
+
+def test_iskra_totals_list_needs_iskra_addressing() -> None:
+    """The 4-element total-energy list has no ISK name: inside Iskra's HDLC frame (CF / 02 23)
+    it is Iskra's; the same APDU alone is not claimed."""
+    frame = _iskra("gh869-3.hex")
+    tg = hanport.decode_frame(frame)
+    assert (tg.manufacturer, tg.meter_id) == ("Iskra", "84605887")
+    assert tg.values["active_energy_import"] == 7924641
+    with pytest.raises(hanport.errors.MappingError):
+        hanport.decode_frame(frame[12:-3])

@@ -88,36 +88,34 @@ const KAIFA_1P: [Quantity; 14] = [
     Quantity::ReactiveEnergyExport,
 ];
 
-/// Landis+Gyr E450 as pushed by Netz Burgenland (PROTOCOL.md §12.3): a structure of 14 bare
-/// values, U1..U3 (V), I1..I3 (0.01 A), P+ and P− (W), A+ and A− (Wh), three long-unsigned of
-/// unknown meaning (not reported), and the meter number. Each slot: the quantity and its scaler.
-const LG_BURGENLAND: [Option<(Quantity, i8)>; 14] = [
-    Some((Quantity::VoltageL1, 0)),
-    Some((Quantity::VoltageL2, 0)),
-    Some((Quantity::VoltageL3, 0)),
-    Some((Quantity::CurrentL1, -2)),
-    Some((Quantity::CurrentL2, -2)),
-    Some((Quantity::CurrentL3, -2)),
-    Some((Quantity::ActivePowerImport, 0)),
-    Some((Quantity::ActivePowerExport, 0)),
-    Some((Quantity::ActiveEnergyImport, 0)),
-    Some((Quantity::ActiveEnergyExport, 0)),
-    None,
-    None,
-    None,
-    Some((Quantity::MeterId, 0)),
-];
+/// The A-XDR type a slot of a typed positional layout must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Octets,
+    U8,
+    Enum,
+    U16,
+    U32,
+}
 
-/// The shape of [`LG_BURGENLAND`]: six long-unsigned, four double-long-unsigned, three
-/// long-unsigned, an octet-string.
-fn is_lg_burgenland(nodes: &[Node<'_>]) -> bool {
+/// One element of a typed positional layout: its type, and the quantity it is reported as
+/// with the vendor's scaler (`None`: checked, not reported).
+type Slot = (Ty, Option<(Quantity, i8)>);
+
+/// Whether the root structure's elements are exactly `layout`'s, in number and in type.
+fn fits(nodes: &[Node<'_>], layout: &[Slot]) -> bool {
+    if value_at(nodes, 0) != Some(&Value::Structure(layout.len() as u32)) {
+        return false;
+    }
     let mut i = 1;
-    for k in 0..14 {
+    for &(ty, _) in layout {
         let ok = matches!(
-            (k, value_at(nodes, i)),
-            (0..=5 | 10..=12, Some(Value::U16(_)))
-                | (6..=9, Some(Value::U32(_)))
-                | (13, Some(Value::OctetString(_)))
+            (ty, value_at(nodes, i)),
+            (Ty::Octets, Some(Value::OctetString(_)))
+                | (Ty::U8, Some(Value::U8(_)))
+                | (Ty::Enum, Some(Value::Enum(_)))
+                | (Ty::U16, Some(Value::U16(_)))
+                | (Ty::U32, Some(Value::U32(_)))
         );
         if !ok {
             return false;
@@ -125,6 +123,164 @@ fn is_lg_burgenland(nodes: &[Node<'_>]) -> bool {
         i = next_sibling(nodes, i);
     }
     true
+}
+
+const fn q(q: Quantity, scaler: i8) -> Option<(Quantity, i8)> {
+    Some((q, scaler))
+}
+
+/// Landis+Gyr E450 as pushed by Netz Burgenland (PROTOCOL.md §12.3): a structure of 14 bare
+/// values, U1..U3 (V), I1..I3 (0.01 A), P+ and P− (W), A+ and A− (Wh), three long-unsigned of
+/// unknown meaning (not reported), and the meter number.
+const LG_BURGENLAND: [Slot; 14] = [
+    (Ty::U16, q(Quantity::VoltageL1, 0)),
+    (Ty::U16, q(Quantity::VoltageL2, 0)),
+    (Ty::U16, q(Quantity::VoltageL3, 0)),
+    (Ty::U16, q(Quantity::CurrentL1, -2)),
+    (Ty::U16, q(Quantity::CurrentL2, -2)),
+    (Ty::U16, q(Quantity::CurrentL3, -2)),
+    (Ty::U32, q(Quantity::ActivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExport, 0)),
+    (Ty::U16, None),
+    (Ty::U16, None),
+    (Ty::U16, None),
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+];
+
+/// Iskra AM550 as pushed by Slovenian DSOs (Elektro Ljubljana and others, PROTOCOL.md §12.4):
+/// structures of bare values without OBIS codes, told apart by element count and types. The
+/// first element is the logical device name (`ISK` and 13 digits; the meter's serial number is
+/// its tail), reported as the meter id. Positions as amsreader reads them, checked against
+/// the captures: the per-phase powers add up to the total, the tariff registers to theirs.
+///
+/// The 18-element instantaneous list: P+, P−, Q+, Q− (W, var), U1..U3 (0.1 V), I1..I3
+/// (0.01 A), P+ and P− per phase. The second element (`16820005`) is the same for two
+/// different meters and one more (`…06`) in their energy list: a list number, not a meter.
+const ISKRA_INSTANT_3P: [Slot; 18] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::Octets, q(Quantity::ListId, 0)),
+    (Ty::U32, q(Quantity::ActivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerExport, 0)),
+    (Ty::U16, q(Quantity::VoltageL1, -1)),
+    (Ty::U16, q(Quantity::VoltageL2, -1)),
+    (Ty::U16, q(Quantity::VoltageL3, -1)),
+    (Ty::U16, q(Quantity::CurrentL1, -2)),
+    (Ty::U16, q(Quantity::CurrentL2, -2)),
+    (Ty::U16, q(Quantity::CurrentL3, -2)),
+    (Ty::U32, q(Quantity::ActivePowerImportL1, 0)),
+    (Ty::U32, q(Quantity::ActivePowerImportL2, 0)),
+    (Ty::U32, q(Quantity::ActivePowerImportL3, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExportL1, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExportL2, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExportL3, 0)),
+];
+
+/// The 12-element energy list (every 15 minutes): list number, an enum and a 2-byte string of
+/// unknown meaning, A+ total and tariffs 1 and 2, A− likewise (Wh), R+ and R− (varh).
+const ISKRA_ENERGY: [Slot; 12] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::Octets, q(Quantity::ListId, 0)),
+    (Ty::Enum, None),
+    (Ty::Octets, None),
+    (Ty::U32, q(Quantity::ActiveEnergyImport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImportTariff1, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImportTariff2, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExportTariff1, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExportTariff2, 0)),
+    (Ty::U32, q(Quantity::ReactiveEnergyImport, 0)),
+    (Ty::U32, q(Quantity::ReactiveEnergyExport, 0)),
+];
+
+/// Elektro Celje's 12-element instantaneous list: a list name (`UP_3f`), U1..U3 (0.1 V),
+/// I1..I3 (0.01 A), then P+, P−, Q+, Q− (W, var) as in Ljubljana's list.
+const ISKRA_CELJE_3P: [Slot; 12] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::Octets, q(Quantity::ListId, 0)),
+    (Ty::U16, q(Quantity::VoltageL1, -1)),
+    (Ty::U16, q(Quantity::VoltageL2, -1)),
+    (Ty::U16, q(Quantity::VoltageL3, -1)),
+    (Ty::U16, q(Quantity::CurrentL1, -2)),
+    (Ty::U16, q(Quantity::CurrentL2, -2)),
+    (Ty::U16, q(Quantity::CurrentL3, -2)),
+    (Ty::U32, q(Quantity::ActivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerExport, 0)),
+];
+
+/// The 1-phase instantaneous lists (AM550 ED1.21): the meter's short serial (`ISK84605887`,
+/// not reported: the device name holds it), P+, P−, Q+, Q−, U1 (0.1 V), then I1 (0.01 A) and
+/// P+, P− of L1 (10 elements), or two double-long-unsigned of unknown meaning (9 elements).
+const ISKRA_INSTANT_1P: [Slot; 10] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::Octets, None),
+    (Ty::U32, q(Quantity::ActivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerExport, 0)),
+    (Ty::U16, q(Quantity::VoltageL1, -1)),
+    (Ty::U16, q(Quantity::CurrentL1, -2)),
+    (Ty::U32, q(Quantity::ActivePowerImportL1, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExportL1, 0)),
+];
+const ISKRA_INSTANT_1P_SHORT: [Slot; 9] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::Octets, None),
+    (Ty::U32, q(Quantity::ActivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ReactivePowerExport, 0)),
+    (Ty::U16, q(Quantity::VoltageL1, -1)),
+    (Ty::U32, None),
+    (Ty::U32, None),
+];
+
+/// The 9-element list with powers and energies (Elektro Ljubljana via GEN-i): P+, P− (W),
+/// A+ total and tariffs 1 and 2, A− likewise (Wh).
+const ISKRA_POWER_ENERGY: [Slot; 9] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::U32, q(Quantity::ActivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImportTariff1, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImportTariff2, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExportTariff1, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExportTariff2, 0)),
+];
+
+/// The 4-element total-energy list (every 15 minutes): the meter's serial number, an
+/// unsigned of unknown meaning, A+ and A− (Wh). Its first element has no `ISK` prefix, so it
+/// is taken as Iskra's only from Iskra's HDLC addressing (`CF` / `02 23`).
+const ISKRA_TOTALS: [Slot; 4] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::U8, None),
+    (Ty::U32, q(Quantity::ActiveEnergyImport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExport, 0)),
+];
+
+/// The Iskra layout the body fits, if any: by the device name's `ISK` prefix, or (for the
+/// one list without it) by the HDLC addresses.
+fn iskra_layout(nodes: &[Node<'_>], hints: &LinkHints<'_>) -> Option<&'static [Slot]> {
+    let named = matches!(value_at(nodes, 1), Some(Value::OctetString(s)) if s.starts_with(b"ISK"));
+    if named {
+        let all: [&'static [Slot]; 6] = [
+            &ISKRA_INSTANT_3P,
+            &ISKRA_ENERGY,
+            &ISKRA_CELJE_3P,
+            &ISKRA_INSTANT_1P,
+            &ISKRA_INSTANT_1P_SHORT,
+            &ISKRA_POWER_ENERGY,
+        ];
+        return all.into_iter().find(|l| fits(nodes, l));
+    }
+    let iskra_link = matches!((hints.dest, hints.src), ([0xCF], [0x02, 0x23]));
+    (iskra_link && fits(nodes, &ISKRA_TOTALS)).then_some(&ISKRA_TOTALS[..])
 }
 
 /// A push whose body lists its capture objects before their values (PROTOCOL.md §12.3): a
@@ -247,22 +403,22 @@ fn described<'a>(
     Ok(())
 }
 
-/// Maps a positional structure (the root's elements in order) by a layout of
-/// (quantity, scaler) slots; `None` slots are skipped. The scalers are the vendor's.
+/// Maps a positional structure (the root's elements in order) by a layout of slots (the
+/// body [`fits`] it); slots without a quantity are skipped. The scalers are the vendor's.
 fn positional<'a>(
     nodes: &[Node<'a>],
     tg: &mut TelegramRef<'a>,
     maker: Manufacturer,
-    layout: &[Option<(Quantity, i8)>],
+    layout: &[Slot],
     from: &mut Vec<u32>,
 ) -> Result<()> {
     tg.manufacturer = Some(maker);
     let mut i = 1;
-    for slot in layout {
+    for &(_, slot) in layout {
         let Some(v) = value_at(nodes, i) else {
             return Err(mapping_error("positional list shorter than its layout"));
         };
-        if let Some((q, scaler)) = *slot {
+        if let Some((q, scaler)) = slot {
             tg.objects.push(ObjectRef {
                 obis: Obis(q.canonical()),
                 raw: data_of(v, Some(q)),
@@ -568,10 +724,17 @@ fn map_objects<'a>(
                 Some(&[Quantity::ActivePowerImport])
             }
             (14, Some(Value::U16(_)))
-                if link_maker == Some(Manufacturer::LandisGyr) && is_lg_burgenland(nodes) =>
+                if link_maker == Some(Manufacturer::LandisGyr) && fits(nodes, &LG_BURGENLAND) =>
             {
                 positional(nodes, tg, Manufacturer::LandisGyr, &LG_BURGENLAND, from)?;
                 return Ok(None);
+            }
+            (4 | 9 | 10 | 12 | 18, Some(Value::OctetString(_))) => {
+                if let Some(layout) = iskra_layout(nodes, &hints) {
+                    positional(nodes, tg, Manufacturer::Iskra, layout, from)?;
+                    return Ok(None);
+                }
+                None
             }
             _ => None,
         };
