@@ -859,6 +859,16 @@ _AMSREADER_ISKRA_TOTALS = (
 )
 
 KNOWN_SOURCE_DISAGREEMENTS: dict[tuple[str, str], str] = {
+    ("esphome-libs__dlms_parser:mbus_netz_noe_p1@mbus", "object_count"): (
+        "the EVN/Netz NOe list starts with the meter clock as a bare date-time (no OBIS code); "
+        "hanport reports it as the meter_time object (0-0:1.0.0.255), dlms_parser lists no "
+        "object for it: 13 objects against 12"
+    ),
+    (f"{_AMS}sagemcom_gh867-2.hex@apdu", "meter_id"): (
+        "amsreader looks for the Sagemcom meter id at element 58 of a longer list; in this "
+        "EVN-shaped list (bare clock, OBIS-coded values, bare number) the last element is the "
+        "number, '178210128502' as the record's notes say"
+    ),
     **{
         (f"{_AMS}iskraemeco_{n}", "meter_id"): _AMSREADER_ISKRA_ID
         for n in (
@@ -969,16 +979,7 @@ SOURCE_DECODES_WHAT_IS_NOT_THERE: dict[str, str] = {
 HANPORT_WRONG_VALUES: dict[str, str] = {}
 
 #: (``id@format``, field) -> what hanport does not decode that the source does.
-KNOWN_HANPORT_GAPS: dict[tuple[str, str], str] = {
-    **{
-        ("esphome-libs__dlms_parser:mbus_netz_noe_p1@mbus", f): (
-            "the EVN/Netz NOe list ends with the meter number as a bare octet-string "
-            "('181220000009', no OBIS code before it); dlms_parser names it 0-0:96.1.0, "
-            "hanport drops it, so the telegram has no meter_id"
-        )
-        for f in ("0.0.96.1.0.255", "object_count")
-    },
-}
+KNOWN_HANPORT_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _gap_records() -> dict[str, str]:
@@ -1341,3 +1342,19 @@ def test_iskra_totals_list_needs_iskra_addressing() -> None:
     assert tg.values["active_energy_import"] == 7924641
     with pytest.raises(hanport.errors.MappingError):
         hanport.decode_frame(frame[12:-3])
+
+
+def test_bare_clock_and_meter_number_around_obis_objects() -> None:
+    """The EVN/Netz NOe shape: a bare date-time first and a bare number last, OBIS-coded
+    objects between; both bare ends are needed before either is taken."""
+    clock = "090c 07e5091b01092f0f00ff8880"
+    energy = "0906 0100010800ff 0600003289 02020f00161e"
+    number = "090c" + b"181220000009".hex()
+    tg = hanport.decode_frame(_notification("0205" + clock + energy + number))
+    assert tg.meter_id == "181220000009"
+    assert tg.meter_time is not None and tg.meter_time.isoformat() == "2021-09-27T09:47:15+02:00"
+    assert [o.field for o in tg.objects] == ["meter_time", "active_energy_import", "meter_id"]
+    for body in ("0204" + energy + number, "0204" + clock + energy):
+        tg = hanport.decode_frame(_notification(body))
+        assert (tg.meter_id, tg.meter_time) == (None, None), body
+        assert tg.values == {"active_energy_import": 12937}

@@ -640,6 +640,57 @@ fn extract<'a>(
     }
 }
 
+/// The EVN / Netz NÖ list (Kaifa MA309M, Sagemcom T210-D; PROTOCOL.md §12): a structure whose
+/// first element is the meter clock as a bare 12-byte date-time and whose last is the meter
+/// number as a bare string, both without an OBIS code, around OBIS-coded objects. Only that
+/// shape, and only when the extractor found no meter id and no clock of its own: the clock
+/// becomes the `MeterTime` object (first) and the number the `MeterId` object (last).
+fn bare_clock_and_number<'a>(nodes: &[Node<'a>], tg: &mut TelegramRef<'a>, from: &mut Vec<u32>) {
+    let Some(Value::Structure(n)) = value_at(nodes, 0) else {
+        return;
+    };
+    let clock = match value_at(nodes, 1) {
+        Some(Value::OctetString(s)) if s.len() == 12 => match CosemDateTime::parse(s) {
+            Ok(t) if t.well_formed() => t,
+            _ => return,
+        },
+        _ => return,
+    };
+    let mut last = 1;
+    for _ in 1..*n {
+        last = next_sibling(nodes, last);
+    }
+    let number = match value_at(nodes, last) {
+        Some(Value::OctetString(s) | Value::VisibleString(s))
+            if !s.is_empty() && printable(trimmed(s)) =>
+        {
+            *s
+        }
+        _ => return,
+    };
+    let taken = tg
+        .objects
+        .iter()
+        .any(|o| matches!(o.quantity, Some(Quantity::MeterId | Quantity::MeterTime)));
+    if taken || last <= 1 || from.contains(&u32::try_from(last).unwrap_or(u32::MAX)) {
+        return;
+    }
+    let bare = |q: Quantity, raw: DataRef<'a>| ObjectRef {
+        obis: Obis(q.canonical()),
+        raw,
+        scaler: 0,
+        unit: None,
+        scaler_source: ScalerSource::None,
+        quantity: Some(q),
+    };
+    tg.objects
+        .insert(0, bare(Quantity::MeterTime, DataRef::DateTime(clock)));
+    from.insert(0, 1);
+    tg.objects
+        .push(bare(Quantity::MeterId, DataRef::Text(number)));
+    from.push(u32::try_from(last).unwrap_or(u32::MAX));
+}
+
 fn manufacturer_from_list_id(id: &[u8]) -> Option<Manufacturer> {
     if id.starts_with(b"AIDON") {
         Some(Manufacturer::Aidon)
@@ -795,6 +846,7 @@ fn map_objects<'a>(
             "no OBIS-coded objects and no known positional layout in the body",
         ));
     }
+    bare_clock_and_number(nodes, tg, from);
     // list id first: it decides the vendor, and the vendor decides the implicit scalers.
     // Kamstrup sends it first, without an OBIS code; a list-id object wins over that.
     let mut list_id: Option<&'a [u8]> = list_id_at.and_then(|i| value_at(nodes, i)).and_then(|v| {
