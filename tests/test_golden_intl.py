@@ -207,14 +207,6 @@ UNDECODED: dict[str, str] = {
         "and header bytes between the segments (the record notes an internal 7E): A-XDR tag "
         "0x9F at the seam, correctly rejected"
     ),
-    "UtilitechAS__amsreader-firmware:iskraemeco_gh1072-3.hex@apdu": (
-        "Iskra (Croatia, HEP) positional structure of 33 bare values without OBIS codes: no "
-        "layout in hanport (amsreader recognises the meter but maps no value either: its "
-        "golden shows zeros) -- a hanport gap"
-    ),
-    "UtilitechAS__amsreader-firmware:iskraemeco_gh1072-4.hex@apdu": (
-        "as gh1072-3: Iskra (Croatia) positional structure without OBIS codes -- a hanport gap"
-    ),
     "UtilitechAS__amsreader-firmware:kaifa_gh539-1.hex@mbus": _FIRST_PART,
     "UtilitechAS__amsreader-firmware:kaifa_gh539-2.hex@mbus": _PART,
     "UtilitechAS__amsreader-firmware:kamstrup_gh73-3.hex@llc-pdu": (
@@ -886,6 +878,22 @@ KNOWN_SOURCE_DISAGREEMENTS: dict[tuple[str, str], str] = {
         for f in ("active_energy_import", "list_level")
     },
     **{
+        (f"{_AMS}iskraemeco_gh1072-{i}.hex@apdu", f): _AMSREADER_ISKRA_UNMAPPED
+        for i in (3, 4)
+        for f in (
+            "active_energy_import",
+            "active_power_import",
+            "voltage_l1",
+            "voltage_l2",
+            "voltage_l3",
+            "current_l1",
+            "current_l2",
+            "current_l3",
+            "meter_id",
+            "list_level",
+        )
+    },
+    **{
         (f"{_AMS}iskraemeco_gh869-{i}.hex@hdlc", "list_level"): _AMSREADER_ISKRA_1P_LEVEL
         for i in (1, 2, 5)
     },
@@ -1295,6 +1303,8 @@ _ISKRA_LISTS = [
     *(f"gh869-{i}.hex" for i in (1, 2, 3, 4, 5, 6, 8)),
     "gh956-1.hex",
     "gh956-2.hex",
+    "gh1072-3.hex",
+    "gh1072-4.hex",
 ]
 
 

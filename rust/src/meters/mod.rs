@@ -92,10 +92,13 @@ const KAIFA_1P: [Quantity; 14] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ty {
     Octets,
+    Bool,
     U8,
     Enum,
     U16,
     U32,
+    /// An array, whatever it holds.
+    Array,
 }
 
 /// One element of a typed positional layout: its type, and the quantity it is reported as
@@ -112,6 +115,8 @@ fn fits(nodes: &[Node<'_>], layout: &[Slot]) -> bool {
         let ok = matches!(
             (ty, value_at(nodes, i)),
             (Ty::Octets, Some(Value::OctetString(_)))
+                | (Ty::Bool, Some(Value::Boolean(_)))
+                | (Ty::Array, Some(Value::Array(_)))
                 | (Ty::U8, Some(Value::U8(_)))
                 | (Ty::Enum, Some(Value::Enum(_)))
                 | (Ty::U16, Some(Value::U16(_)))
@@ -264,6 +269,50 @@ const ISKRA_TOTALS: [Slot; 4] = [
     (Ty::U32, q(Quantity::ActiveEnergyExport, 0)),
 ];
 
+/// The 33-element list of Croatian IE.5 meters (HEP): the meter's serial number, the time
+/// and the date (4- and 5-byte COSEM time and date, not reported: the notification carries
+/// the clock), A+ total and tariffs 1 and 2, A− likewise (Wh), four reactive energy registers
+/// (per quadrant: no field for them), P+, P− (W), the power factor (0.001), P+ and P− per phase,
+/// U1..U3 (0.1 V), I1..I3 (0.01 A), then a double-long-unsigned, three one-element arrays and a
+/// boolean of unknown meaning (a limiter and the disconnector, perhaps). Checked against the
+/// two captures: the tariffs add up to their totals, the phases' powers to the total, and no
+/// phase's power exceeds its U·I. No `ISK` name: the 33 typed elements identify it.
+const ISKRA_HR: [Slot; 33] = [
+    (Ty::Octets, q(Quantity::MeterId, 0)),
+    (Ty::Octets, None),
+    (Ty::Octets, None),
+    (Ty::U32, q(Quantity::ActiveEnergyImport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImportTariff1, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyImportTariff2, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExport, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExportTariff1, 0)),
+    (Ty::U32, q(Quantity::ActiveEnergyExportTariff2, 0)),
+    (Ty::U32, None),
+    (Ty::U32, None),
+    (Ty::U32, None),
+    (Ty::U32, None),
+    (Ty::U32, q(Quantity::ActivePowerImport, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExport, 0)),
+    (Ty::U16, q(Quantity::PowerFactor, -3)),
+    (Ty::U32, q(Quantity::ActivePowerImportL1, 0)),
+    (Ty::U32, q(Quantity::ActivePowerImportL2, 0)),
+    (Ty::U32, q(Quantity::ActivePowerImportL3, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExportL1, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExportL2, 0)),
+    (Ty::U32, q(Quantity::ActivePowerExportL3, 0)),
+    (Ty::U16, q(Quantity::VoltageL1, -1)),
+    (Ty::U16, q(Quantity::VoltageL2, -1)),
+    (Ty::U16, q(Quantity::VoltageL3, -1)),
+    (Ty::U16, q(Quantity::CurrentL1, -2)),
+    (Ty::U16, q(Quantity::CurrentL2, -2)),
+    (Ty::U16, q(Quantity::CurrentL3, -2)),
+    (Ty::U32, None),
+    (Ty::Array, None),
+    (Ty::Array, None),
+    (Ty::Array, None),
+    (Ty::Bool, None),
+];
+
 /// The Iskra layout the body fits, if any: by the device name's `ISK` prefix, or (for the
 /// one list without it) by the HDLC addresses.
 fn iskra_layout(nodes: &[Node<'_>], hints: &LinkHints<'_>) -> Option<&'static [Slot]> {
@@ -278,6 +327,9 @@ fn iskra_layout(nodes: &[Node<'_>], hints: &LinkHints<'_>) -> Option<&'static [S
             &ISKRA_POWER_ENERGY,
         ];
         return all.into_iter().find(|l| fits(nodes, l));
+    }
+    if fits(nodes, &ISKRA_HR) {
+        return Some(&ISKRA_HR);
     }
     let iskra_link = matches!((hints.dest, hints.src), ([0xCF], [0x02, 0x23]));
     (iskra_link && fits(nodes, &ISKRA_TOTALS)).then_some(&ISKRA_TOTALS[..])
@@ -780,7 +832,7 @@ fn map_objects<'a>(
                 positional(nodes, tg, Manufacturer::LandisGyr, &LG_BURGENLAND, from)?;
                 return Ok(None);
             }
-            (4 | 9 | 10 | 12 | 18, Some(Value::OctetString(_))) => {
+            (4 | 9 | 10 | 12 | 18 | 33, Some(Value::OctetString(_))) => {
                 if let Some(layout) = iskra_layout(nodes, &hints) {
                     positional(nodes, tg, Manufacturer::Iskra, layout, from)?;
                     return Ok(None);
