@@ -25,8 +25,9 @@
 //!   (a leading empty line is dropped: between telegrams the stream decoder records it as
 //!   garbage).
 //! * `p1_meters`: the same telegrams, each 64 times in a row: what a stream decoder reading one
-//!   meter's port sees (the meters one after another). In `p1` the 26 telegrams take turns,
-//!   more than the 16 layouts a decoder keeps, so many of them take the full path.
+//!   meter's port sees (the meters one after another). In `p1` the 26 telegrams take turns
+//!   (fewer than the 64 layouts a decoder keeps: with more shapes than that taking turns, most
+//!   telegrams take the full path; `p1_full` measures that path alone).
 //! * `p1_dsmr5`: the subset of those that declare DSMR 5 (`1-3:0.2.8(50)`), the telegrams the
 //!   Python benchmark compares with dsmr-parser.
 //!
@@ -81,8 +82,9 @@ struct Count {
 }
 
 /// Full decode of `data` by a fresh stream decoder with `keys` (what the benchmarks time).
-fn decode(data: &[u8], keys: &KeyRing) -> Count {
+fn decode(data: &[u8], keys: &KeyRing, layouts: bool) -> Count {
     let mut dec = Decoder::with_keys(Limits::default(), keys.clone());
+    dec.set_layout_cache(layouts);
     let mut n = Count::default();
     let mut on = |ev: DecoderEvent<'_>| match ev {
         DecoderEvent::Telegram { telegram, .. } => {
@@ -108,6 +110,8 @@ struct Workload {
     /// Distinct messages it is made of.
     distinct: usize,
     keys: KeyRing,
+    /// Whether the decoder learns layouts (off: every telegram takes the full path).
+    layouts: bool,
 }
 
 /// Meters take turns (one message each per round, a meter's messages in turn) until the
@@ -160,7 +164,7 @@ fn encrypted_workload(target: usize) -> Workload {
         };
         let mut ring = KeyRing::new();
         ring.insert(TitleMatch::Exact(title), keys.clone());
-        let n = decode(&bytes, &ring);
+        let n = decode(&bytes, &ring, true);
         if n.telegrams != 1 || n.errors != 0 {
             skipped.push(id);
             continue;
@@ -209,6 +213,7 @@ fn encrypted_workload(target: usize) -> Workload {
         messages,
         distinct,
         keys,
+        layouts: true,
     }
 }
 
@@ -252,13 +257,14 @@ fn p1_workload(name: &'static str, target: usize, dsmr5: bool, runs: bool) -> Wo
         messages: messages * (distinct * repeat) as u64,
         distinct,
         keys: KeyRing::new(),
+        layouts: true,
     }
 }
 
 fn run(c: &mut Criterion, w: &Workload) {
     let data = w.bytes.as_slice();
     // Checked once, outside the timing: one telegram per message, nothing else.
-    let n = decode(data, &w.keys);
+    let n = decode(data, &w.keys, w.layouts);
     assert_eq!(n.telegrams, w.messages, "{}: {n:?}", w.name);
     assert_eq!(n.errors, 0, "{}: {n:?}", w.name);
     eprintln!(
@@ -279,11 +285,11 @@ fn run(c: &mut Criterion, w: &Workload) {
         .measurement_time(Duration::from_secs(6))
         .throughput(Throughput::Elements(n.telegrams));
     g.bench_function(format!("{}_telegrams", w.name), |b| {
-        b.iter(|| decode(black_box(data), &w.keys))
+        b.iter(|| decode(black_box(data), &w.keys, w.layouts))
     });
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function(format!("{}_bytes", w.name), |b| {
-        b.iter(|| decode(black_box(data), &w.keys))
+        b.iter(|| decode(black_box(data), &w.keys, w.layouts))
     });
     g.finish();
 }
@@ -294,6 +300,16 @@ fn bench_encrypted(c: &mut Criterion) {
 
 fn bench_p1(c: &mut Criterion) {
     run(c, &p1_workload("p1", target(), false, false));
+}
+
+/// `p1` with the layout cache off: the full path for every telegram (a stream interleaving more
+/// telegram shapes than the cache holds).
+fn bench_p1_full(c: &mut Criterion) {
+    let w = Workload {
+        layouts: false,
+        ..p1_workload("p1_full", target(), false, false)
+    };
+    run(c, &w);
 }
 
 fn bench_p1_meters(c: &mut Criterion) {
@@ -308,6 +324,7 @@ criterion_group!(
     benches,
     bench_encrypted,
     bench_p1,
+    bench_p1_full,
     bench_p1_meters,
     bench_p1_dsmr5
 );

@@ -34,8 +34,9 @@ use crate::obis::{Obis, Quantity};
 use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRef};
 
 /// Most layouts remembered per stream (a stream carries one meter's two or three lists; a
-/// mixed capture a few meters').
-pub const MAX_LAYOUTS: usize = 16;
+/// mixed capture, or a concentrator's, a few dozen meters'). Lookups scan a compact array of
+/// tags, so a miss costs a few nanoseconds even when every place is taken.
+pub const MAX_LAYOUTS: usize = 64;
 
 /// Fewest lookups between two replacements of a kept layout: a stream that cycles through
 /// more lists than are kept (many meters interleaved) pays for learning on few of its misses.
@@ -57,6 +58,11 @@ struct Key {
 }
 
 impl Key {
+    /// The [`Slots`] tag: the body length and the first address bytes.
+    fn tag(&self) -> u64 {
+        u64::from(self.len) | u64::from(self.dest[0]) << 32 | u64::from(self.src[0]) << 40
+    }
+
     fn of(n: &DataNotification<'_>, hints: &LinkHints<'_>) -> Option<Key> {
         let mut dest = [0u8; 4];
         let mut src = [0u8; 4];
@@ -202,6 +208,9 @@ impl Template {
 pub(crate) struct Slots<T> {
     /// Each layout with the lookup count when it last matched.
     slots: Vec<(T, u64)>,
+    /// Each layout's tag (a digest of its key, see [`Slots::find`]), side by side: a lookup
+    /// reads these and touches a layout only where its tag is the one sought.
+    tags: Vec<u64>,
     /// Lookups so far.
     clock: u64,
     /// The lookup count at the last replacement.
@@ -214,6 +223,7 @@ impl<T> Default for Slots<T> {
     fn default() -> Self {
         Slots {
             slots: Vec::new(),
+            tags: Vec::new(),
             clock: 0,
             replaced: 0,
             hits: 0,
@@ -222,12 +232,17 @@ impl<T> Default for Slots<T> {
 }
 
 impl<T> Slots<T> {
-    /// The first layout `matches` accepts (marked as used and counted); every call counts as a
-    /// lookup.
+    /// The first layout with tag `tag` that `matches` accepts (marked as used and counted);
+    /// every call counts as a lookup. The tag only narrows the search (layouts with equal tags
+    /// may differ): `matches` decides.
     #[inline]
-    pub(crate) fn find(&mut self, matches: impl Fn(&T) -> bool) -> Option<usize> {
+    pub(crate) fn find(&mut self, tag: u64, matches: impl Fn(&T) -> bool) -> Option<usize> {
         self.clock += 1;
-        let i = self.slots.iter().position(|(t, _)| matches(t))?;
+        let i = self
+            .tags
+            .iter()
+            .zip(&self.slots)
+            .position(|(&g, (t, _))| g == tag && matches(t))?;
         self.hits += 1;
         if let Some(s) = self.slots.get_mut(i) {
             s.1 = self.clock;
@@ -247,15 +262,20 @@ impl<T> Slots<T> {
         self.slots.len() < MAX_LAYOUTS || self.clock - self.replaced >= REPLACE_EVERY
     }
 
-    /// Keeps `t` if there is [`room`](Self::room), in place of the least recently used layout
-    /// when all places are taken.
-    pub(crate) fn insert(&mut self, t: T) {
+    /// Keeps `t` (tagged `tag`) if there is [`room`](Self::room), in place of the least
+    /// recently used layout when all places are taken.
+    pub(crate) fn insert(&mut self, tag: u64, t: T) {
         if self.slots.len() < MAX_LAYOUTS {
             self.slots.push((t, self.clock));
+            self.tags.push(tag);
         } else if self.room() {
-            if let Some(old) = self.slots.iter_mut().min_by_key(|(_, used)| *used) {
-                *old = (t, self.clock);
-                self.replaced = self.clock;
+            let oldest = (self.slots.iter().enumerate()).min_by_key(|(_, (_, used))| *used);
+            if let Some(k) = oldest.map(|(k, _)| k) {
+                if let (Some(old), Some(g)) = (self.slots.get_mut(k), self.tags.get_mut(k)) {
+                    *old = (t, self.clock);
+                    *g = tag;
+                    self.replaced = self.clock;
+                }
             }
         }
     }
@@ -291,7 +311,7 @@ impl Layouts {
         let key = Key::of(n, hints)?;
         let body = n.body;
         self.slots
-            .find(|l| l.key == key && l.template.matches(body))
+            .find(key.tag(), |l| l.key == key && l.template.matches(body))
     }
 
     /// Maps `n`'s body by layout `i` (from [`Layouts::find`]) into `tg` (empty). Returns
@@ -396,14 +416,17 @@ impl Layouts {
             }
             objects.push(Planned::of(node.offset, o));
         }
-        self.slots.insert(Layout {
-            key,
-            template: Template::new(body, &self.mask),
-            objects,
-            manufacturer: tg.manufacturer,
-            idents,
-            clocks,
-        });
+        self.slots.insert(
+            key.tag(),
+            Layout {
+                key,
+                template: Template::new(body, &self.mask),
+                objects,
+                manufacturer: tg.manufacturer,
+                idents,
+                clocks,
+            },
+        );
     }
 }
 

@@ -48,6 +48,11 @@ struct Key {
 }
 
 impl Key {
+    /// The [`Slots`] tag: the lengths.
+    fn tag(&self) -> u64 {
+        u64::from(self.len) | u64::from(self.bang) << 32
+    }
+
     fn of(t: &P1Telegram<'_>) -> Option<Key> {
         let bang = t.data_offset().checked_add(t.data().len())?;
         Some(Key {
@@ -206,7 +211,7 @@ impl P1Layouts {
         let key = Key::of(t)?;
         let bytes = t.raw().get(..key.bang as usize)?;
         self.slots
-            .find(|l| l.key == key && l.template.matches(bytes))
+            .find(key.tag(), |l| l.key == key && l.template.matches(bytes))
     }
 
     /// Maps `t` by layout `i` into `tg` (empty). `false`, with `tg` left empty, when a check
@@ -330,14 +335,17 @@ impl P1Layouts {
             })?;
             u32::try_from(k).ok()
         });
-        self.slots.insert(Layout {
-            key,
-            template: Template::new(bytes, &self.mask),
-            objects,
-            guards,
-            manufacturer: tg.manufacturer,
-            idents: [tg.list_id, tg.meter_id].map(|s| s.map(String::from)),
-            clock,
-        });
+        self.slots.insert(
+            key.tag(),
+            Layout {
+                key,
+                template: Template::new(bytes, &self.mask),
+                objects,
+                guards,
+                manufacturer: tg.manufacturer,
+                idents: [tg.list_id, tg.meter_id].map(|s| s.map(String::from)),
+                clock,
+            },
+        );
     }
 }
