@@ -192,6 +192,9 @@ pub struct FrameSplitter {
     stats: Stats,
     /// Unreported garbage run `[start, end)`.
     garbage: Option<(u64, u64)>,
+    /// Whether every byte of the garbage run is a CR or LF (with P1 on: the empty line some
+    /// P1 modules send before each telegram, which is no garbage when a telegram follows).
+    garbage_is_fill: bool,
     /// End of the claimed span of the last rejected candidate: skipped bytes before it are
     /// already explained by that candidate's record.
     covered_until: u64,
@@ -359,7 +362,9 @@ impl FrameSplitter {
                     tail.iter().position(|&b| self.is_start(b))
                 }
                 .map_or(data.len(), |k| i + k);
-                self.skip(base + i as u64, base + j as u64, sink);
+                let run = data.get(i..j).unwrap_or(&[]);
+                let fill = self.protocols.p1 && run.iter().all(|&b| b == b'\r' || b == b'\n');
+                self.skip_run(base + i as u64, base + j as u64, fill, sink);
                 i = j;
                 continue;
             }
@@ -481,6 +486,9 @@ impl FrameSplitter {
                 Some(1)
             }
             LinkDecision::Frame(kind, len) => {
+                if kind == LinkKind::P1 {
+                    self.drop_fill_before(at);
+                }
                 self.flush_garbage(at, sink);
                 self.stats.frames_ok += 1;
                 sink(Event::Link(LinkSpan {
@@ -520,16 +528,36 @@ impl FrameSplitter {
     /// Marks `[from, to)` as skipped; the part not explained by a rejected candidate joins the
     /// current garbage run.
     fn skip<F: FnMut(Event<'_>)>(&mut self, from: u64, to: u64, sink: &mut F) {
+        self.skip_run(from, to, false, sink);
+    }
+
+    /// [`skip`](Self::skip) of a run that is all CR/LF (`fill`) or not.
+    fn skip_run<F: FnMut(Event<'_>)>(&mut self, from: u64, to: u64, fill: bool, sink: &mut F) {
         self.stats.bytes_skipped += to - from;
         let start = from.max(self.covered_until);
         if start >= to {
             return;
         }
         match self.garbage {
-            Some((s, e)) if e == start => self.garbage = Some((s, to)),
+            Some((s, e)) if e == start => {
+                self.garbage = Some((s, to));
+                self.garbage_is_fill &= fill;
+            }
             _ => {
                 self.flush_garbage(start, sink);
                 self.garbage = Some((start, to));
+                self.garbage_is_fill = fill;
+            }
+        }
+    }
+
+    /// Forgets a garbage run of CR/LF bytes that ends where a P1 telegram starts (`at`): line
+    /// fill, not skipped data (as idle HDLC flags are not).
+    fn drop_fill_before(&mut self, at: u64) {
+        if let Some((s, e)) = self.garbage {
+            if self.garbage_is_fill && e == at {
+                self.garbage = None;
+                self.stats.bytes_skipped = self.stats.bytes_skipped.saturating_sub(e - s);
             }
         }
     }
@@ -851,6 +879,63 @@ mod tests {
         assert_eq!(frames, vec![0, (small.len() + big.len()) as u64]);
         assert_eq!(errors[0].kind(), "bad_length");
         assert_eq!(errors[0].offset, small.len() as u64);
+    }
+
+    /// Every event of `data` cut at `cuts` through a splitter of every protocol: (offset,
+    /// kind) of each telegram and error, and the skipped byte count.
+    fn run_all(data: &[u8], cuts: &[usize]) -> (Vec<(u64, &'static str)>, u64) {
+        let mut s =
+            FrameSplitter::with_protocols(super::super::frame::MAX_FRAME_LEN, Protocols::ALL);
+        let mut out = Vec::new();
+        let mut on = |e: Event<'_>| match e {
+            Event::Frame(f) => out.push((f.offset, "hdlc")),
+            Event::Link(l) => out.push((l.offset, "link")),
+            Event::Error(r) => out.push((r.offset, r.kind())),
+        };
+        let mut pos = 0;
+        for &c in cuts {
+            let end = (pos + c).min(data.len());
+            s.push(&data[pos..end], &mut on);
+            pos = end;
+        }
+        s.push(&data[pos..], &mut on);
+        s.finish(&mut on);
+        (out, s.stats.bytes_skipped)
+    }
+
+    #[test]
+    fn an_empty_line_before_a_p1_telegram_is_line_fill() {
+        let t: &[u8] = b"/KAM5\r\n\r\n1-0:1.8.0(00001.000*kWh)\r\n!\r\n";
+        // KAM5 modules: an empty line before each telegram, cut anywhere
+        let mut s = Vec::new();
+        for _ in 0..3 {
+            s.extend_from_slice(b"\r\n");
+            s.extend_from_slice(t);
+        }
+        let n = t.len() as u64 + 2;
+        let want = vec![(2, "link"), (n + 2, "link"), (2 * n + 2, "link")];
+        for cut in [0, 1, 2, 3, 5, 40] {
+            let cuts = if cut == 0 {
+                vec![]
+            } else {
+                vec![cut; s.len() / cut + 1]
+            };
+            assert_eq!(run_all(&s, &cuts), (want.clone(), 0), "cut {cut}");
+        }
+        // not fill: other bytes in the run, CR/LF before an HDLC frame or at the end
+        let mut other = b"\r\nX\r\n".to_vec();
+        other.extend_from_slice(t);
+        assert_eq!(run_all(&other, &[]), (vec![(0, "garbage"), (5, "link")], 5));
+        let mut hdlc = b"\r\n".to_vec();
+        hdlc.extend_from_slice(&frame(1, 20));
+        assert_eq!(run_all(&hdlc, &[]), (vec![(0, "garbage"), (2, "hdlc")], 2));
+        let mut tail = t.to_vec();
+        tail.extend_from_slice(b"\r\n");
+        let end = t.len() as u64;
+        assert_eq!(
+            run_all(&tail, &[]),
+            (vec![(0, "link"), (end, "garbage")], 2)
+        );
     }
 
     #[test]
