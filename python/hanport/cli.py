@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from hanport._core import Decoder, HdlcFrame, Telegram, __version__, decode_frame
 from hanport.errors import DecodeError
@@ -128,8 +129,60 @@ def _read_frame_arg(arg: str) -> bytes:
     return bytes.fromhex("".join(c for c in arg if not c.isspace() and c not in ":-,"))
 
 
-def explain(data: bytes) -> list[str]:
-    """An annotated, layer-by-layer description of one frame."""
+_FLAG_IDS = {
+    "KAM": "Kamstrup",
+    "KFM": "Kaifa",
+    "SAG": "Sagemcom",
+    "LGZ": "Landis+Gyr",
+    "LGF": "Landis+Gyr",
+    "ISK": "Iskra",
+    "ADN": "Aidon",
+}
+
+
+def _axdr_length(b: bytes, at: int) -> tuple[int, int] | None:
+    """An A-XDR length at ``b[at]``: (value, bytes it took), or None when cut short."""
+    if at >= len(b):
+        return None
+    first = b[at]
+    if first < 0x80:
+        return first, 1
+    n = first & 0x7F
+    if n == 0 or n > 4 or at + 1 + n > len(b):
+        return None
+    return int.from_bytes(b[at + 1 : at + 1 + n], "big"), 1 + n
+
+
+def _explain_ciphered(apdu: bytes, at: int) -> list[str]:
+    """The header of a general-glo/ded-ciphering APDU (``DB``/``DC``) starting at byte ``at``
+    of the frame; never its contents."""
+    name = "general-glo-ciphering" if apdu[0] == 0xDB else "general-ded-ciphering"
+    if len(apdu) < 2 or apdu[1] != 8 or len(apdu) < 10:
+        return [f"CIPHER {apdu[0]:02x} {name}; system title missing or not 8 bytes"]
+    title = apdu[2:10]
+    maker = _FLAG_IDS.get(title[:3].decode("latin-1").upper(), "unknown maker")
+    out = [f"CIPHER {apdu[0]:02x} {name}; system title {title.hex()} ({maker})"]
+    length = _axdr_length(apdu, 10)
+    if length is None or 10 + length[1] + 5 > len(apdu):
+        out.append("       security header cut short")
+        return out
+    n, took = length
+    sc_at = 10 + took
+    sc = apdu[sc_at]
+    ic = int.from_bytes(apdu[sc_at + 1 : sc_at + 5], "big")
+    tag = 12 if sc & 0x10 else 0
+    modes = ("authenticated + " if sc & 0x10 else "") + ("encrypted" if sc & 0x20 else "plain")
+    out.append(
+        f"       [{at + sc_at}] security control 0x{sc:02x} ({modes}, suite {sc & 0x0F}); "
+        f"invocation counter {ic}; {n - 5 - tag} bytes of ciphertext"
+        + (", 12-byte tag" if tag else ", no tag")
+    )
+    return out
+
+
+def explain(data: bytes, keys: Any = None) -> list[str]:
+    """An annotated, layer-by-layer description of one frame (``keys`` as for
+    ``decode_frame``: encrypted frames are shown decrypted when their key is given)."""
     out: list[str] = [f"{len(data)} bytes: {data.hex(' ')}"]
     if data[:1] == b"\x7e":
         try:
@@ -146,14 +199,16 @@ def explain(data: bytes) -> list[str]:
             f"       [{hdr + 2}] information {len(f.information)} bytes; "
             f"FCS {data[-3:-1].hex()} ok; closing flag",
         ]
-        info = f.information
+        info, info_at = f.information, hdr + 2
     else:
-        info = data
+        info, info_at = data, 0
     if info[:3] in (b"\xe6\xe7\x00", b"\xe6\xe6\x00"):
         out.append(f"LLC    {info[:3].hex(' ')} (dest LSAP e6, src LSAP {info[1]:02x}, quality 00)")
-        apdu = info[3:]
+        apdu, apdu_at = info[3:], info_at + 3
     else:
-        apdu = info
+        apdu, apdu_at = info, info_at
+    if apdu[:1] in (b"\xdb", b"\xdc"):
+        out += _explain_ciphered(apdu, apdu_at)
     if apdu[:1] == b"\x0f" and len(apdu) >= 6:
         form = {0x00: "none", 0x0C: "12 bytes", 0x09: "09 0c + 12 bytes (Kaifa tag)"}
         out.append(
@@ -161,7 +216,7 @@ def explain(data: bytes) -> list[str]:
             f"date-time {form.get(apdu[5], hex(apdu[5]))}"
         )
     try:
-        tg = decode_frame(data)
+        tg = decode_frame(data, keys=keys)
     except DecodeError as e:
         out.append(f"DECODE FAILED: {e} [{e.layer}/{e.kind} at byte {e.offset}]")
         return out
@@ -169,6 +224,8 @@ def explain(data: bytes) -> list[str]:
         f"METER  {tg.manufacturer or 'unknown'}, list {tg.list_id or '-'}, "
         f"id {tg.meter_id or '-'}, type {tg.meter_type or '-'}"
     )
+    if tg.invocation_counter is not None:
+        out.append(f"       decrypted: invocation counter {tg.invocation_counter}")
     if tg.notification_time:
         out.append(f"       notification time {tg.notification_time.isoformat()}")
     for o in tg.objects:
@@ -185,7 +242,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"hanport: not hex and not a file: {e}", file=sys.stderr)
         return 2
-    for line in explain(data):
+    try:
+        lines = explain(data, keys=args.keys)
+    except (OSError, ValueError) as e:  # an unreadable or malformed key file
+        print(f"hanport: {e}", file=sys.stderr)
+        return 2
+    for line in lines:
         print(line)
     return 0
 
@@ -204,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     exp = sub.add_parser("explain", help="annotated, layer-by-layer dump of one frame")
     exp.add_argument("frame", help="the frame as hex, or a file holding it (binary or hex)")
+    exp.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="JSON/TOML key file of encrypted meters (system title -> key)",
+    )
     exp.set_defaults(func=cmd_explain)
     from hanport._cli_bulk import register as register_bulk
     from hanport._cli_live import register
