@@ -765,14 +765,15 @@ impl CounterTracker {
     /// Compares `ic` with the last counter of `title` and remembers `ic` as the last one (also
     /// after a replay, so a meter that restarted its counter is followed from there).
     pub fn check(&mut self, title: [u8; 8], ic: u32) -> CounterCheck {
-        let Some(last) = self.last.get(&title).copied() else {
+        // one lookup for a known title (every push after a meter's first)
+        let Some(slot) = self.last.get_mut(&title) else {
             if self.last.len() >= MAX_TRACKED_TITLES {
                 self.last.clear();
             }
             self.last.insert(title, ic);
             return CounterCheck::First;
         };
-        self.last.insert(title, ic);
+        let last = core::mem::replace(slot, ic);
         match ic.checked_sub(last) {
             None | Some(0) => CounterCheck::Replay,
             Some(1) => CounterCheck::Next,
