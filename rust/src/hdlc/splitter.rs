@@ -722,15 +722,13 @@ mod tests {
 
     type Output = (Vec<(u64, Vec<u8>)>, Vec<ErrorRecord>, Stats);
 
-    fn run_chunked(data: &[u8], cuts: &[usize]) -> Output {
-        let mut s = FrameSplitter::new();
-        let mut frames = Vec::new();
-        let mut errors = Vec::new();
-        let mut on = |e: Event<'_>| match e {
-            Event::Frame(f) => frames.push((f.offset, f.bytes.to_vec())),
-            Event::Link(l) => frames.push((l.offset, l.bytes.to_vec())),
-            Event::Error(r) => errors.push(r),
-        };
+    /// Feeds `data` to `s` in pieces of the lengths in `cuts` (the rest in one), then finishes.
+    fn feed_cut<F: FnMut(Event<'_>)>(
+        s: &mut FrameSplitter,
+        data: &[u8],
+        cuts: &[usize],
+        mut on: F,
+    ) {
         let mut pos = 0;
         for &c in cuts {
             let end = (pos + c).min(data.len());
@@ -739,6 +737,17 @@ mod tests {
         }
         s.push(&data[pos..], &mut on);
         s.finish(&mut on);
+    }
+
+    fn run_chunked(data: &[u8], cuts: &[usize]) -> Output {
+        let mut s = FrameSplitter::new();
+        let mut frames = Vec::new();
+        let mut errors = Vec::new();
+        feed_cut(&mut s, data, cuts, |e| match e {
+            Event::Frame(f) => frames.push((f.offset, f.bytes.to_vec())),
+            Event::Link(l) => frames.push((l.offset, l.bytes.to_vec())),
+            Event::Error(r) => errors.push(r),
+        });
         (frames, errors, s.stats())
     }
 
@@ -887,19 +896,11 @@ mod tests {
         let mut s =
             FrameSplitter::with_protocols(super::super::frame::MAX_FRAME_LEN, Protocols::ALL);
         let mut out = Vec::new();
-        let mut on = |e: Event<'_>| match e {
+        feed_cut(&mut s, data, cuts, |e| match e {
             Event::Frame(f) => out.push((f.offset, "hdlc")),
             Event::Link(l) => out.push((l.offset, "link")),
             Event::Error(r) => out.push((r.offset, r.kind())),
-        };
-        let mut pos = 0;
-        for &c in cuts {
-            let end = (pos + c).min(data.len());
-            s.push(&data[pos..end], &mut on);
-            pos = end;
-        }
-        s.push(&data[pos..], &mut on);
-        s.finish(&mut on);
+        });
         (out, s.stats.bytes_skipped)
     }
 
