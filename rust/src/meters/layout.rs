@@ -436,3 +436,23 @@ pub(crate) fn reset(tg: &mut TelegramRef<'_>) -> bool {
     *tg = TelegramRef::with_objects(objects);
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Template;
+
+    #[test]
+    fn template_compares_every_unmasked_byte_at_every_length() {
+        for n in 0..40usize {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 5) as u8).collect();
+            let mask: Vec<u8> = (0..n).map(|i| if i % 3 == 1 { 0 } else { 0xFF }).collect();
+            let t = Template::new(&bytes, &mask);
+            assert!(t.matches(&bytes), "len {n}");
+            for i in 0..n {
+                let mut other = bytes.clone();
+                other[i] ^= 0x10;
+                assert_eq!(t.matches(&other), mask[i] == 0, "len {n}, byte {i}");
+            }
+        }
+    }
+}
