@@ -132,6 +132,10 @@ class Telegram:
 def crc16_x25(data: Buffer, /) -> int:
     """CRC-16/X.25 (the HDLC HCS/FCS) of ``data``; ``b"123456789"`` gives ``0x906E``."""
 
+def flag_manufacturer(title: Buffer, /) -> str | None:
+    """The manufacturer a DLMS system title (or FLAG id) names by its first three letters, as
+    the decoder reads it (``"Kaifa"`` for ``KFM``...), or None."""
+
 @final
 class HdlcFrame:
     """One valid HDLC frame (frame format type 3), found in a stream or parsed on its own."""

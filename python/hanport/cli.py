@@ -9,7 +9,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hanport._core import Decoder, HdlcFrame, Telegram, __version__, decode_frame
+from hanport._core import (
+    Decoder,
+    HdlcFrame,
+    Telegram,
+    __version__,
+    decode_frame,
+    flag_manufacturer,
+)
 from hanport.errors import DecodeError
 
 CHUNK = 256  # bytes per read, about what a UART driver hands over at a time
@@ -129,17 +136,6 @@ def _read_frame_arg(arg: str) -> bytes:
     return bytes.fromhex("".join(c for c in arg if not c.isspace() and c not in ":-,"))
 
 
-_FLAG_IDS = {
-    "KAM": "Kamstrup",
-    "KFM": "Kaifa",
-    "SAG": "Sagemcom",
-    "LGZ": "Landis+Gyr",
-    "LGF": "Landis+Gyr",
-    "ISK": "Iskra",
-    "ADN": "Aidon",
-}
-
-
 def _axdr_length(b: bytes, at: int) -> tuple[int, int] | None:
     """An A-XDR length at ``b[at]``: (value, bytes it took), or None when cut short."""
     if at >= len(b):
@@ -160,7 +156,7 @@ def _explain_ciphered(apdu: bytes, at: int) -> list[str]:
     if len(apdu) < 2 or apdu[1] != 8 or len(apdu) < 10:
         return [f"CIPHER {apdu[0]:02x} {name}; system title missing or not 8 bytes"]
     title = apdu[2:10]
-    maker = _FLAG_IDS.get(title[:3].decode("latin-1").upper(), "unknown maker")
+    maker = flag_manufacturer(title) or "unknown maker"
     out = [f"CIPHER {apdu[0]:02x} {name}; system title {title.hex()} ({maker})"]
     length = _axdr_length(apdu, 10)
     if length is None or 10 + length[1] + 5 > len(apdu):

@@ -1186,14 +1186,22 @@ fn crc16_x25(data: &Bound<'_, PyAny>) -> PyResult<u16> {
     Ok(crate::crc::fcs16(input(data)?.as_slice()))
 }
 
+/// The manufacturer a DLMS system title (or FLAG id) names by its first three letters, as
+/// the decoder reads it (`None` when it names none); for `hanport explain`.
+#[pyfunction]
+#[pyo3(signature = (title, /))]
+fn flag_manufacturer(title: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
+    Ok(Manufacturer::from_flag_id(input(title)?.as_slice()).map(Manufacturer::name))
+}
+
 /// The extension module.
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
     use super::{
-        crc16_x25, decode_bytes, decode_file, decode_files, decode_frame, iter_file, PyBatch,
-        PyBatchIterator, PyCosemObject, PyDecoder, PyErrorRecord, PyFrameSplitter, PyHdlcFrame,
-        PyStats, PyTelegram,
+        crc16_x25, decode_bytes, decode_file, decode_files, decode_frame, flag_manufacturer,
+        iter_file, PyBatch, PyBatchIterator, PyCosemObject, PyDecoder, PyErrorRecord,
+        PyFrameSplitter, PyHdlcFrame, PyStats, PyTelegram,
     };
 
     use pyo3::prelude::*;

@@ -832,7 +832,7 @@ fn map_objects<'a>(
                 positional(nodes, tg, Manufacturer::LandisGyr, &LG_BURGENLAND, from)?;
                 return Ok(None);
             }
-            (4 | 9 | 10 | 12 | 18 | 33, Some(Value::OctetString(_))) => {
+            (_, Some(Value::OctetString(_))) => {
                 if let Some(layout) = iskra_layout(nodes, &hints) {
                     positional(nodes, tg, Manufacturer::Iskra, layout, from)?;
                     return Ok(None);
