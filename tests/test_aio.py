@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -194,5 +195,39 @@ def test_cancellation_leaves_nothing_behind(kind: str) -> None:
                 assert open_fds() == fds
                 assert threading.active_count() == threads
                 assert await reader.read() is None  # closed for good
+
+    run(main)
+
+
+def test_cancellation_is_never_lost_while_reconnecting() -> None:
+    """Cancel a reader's task at many moments while it keeps failing to connect (a refused
+    socket, short back-off): every cancellation ends the task. Before Python 3.12,
+    ``asyncio.wait_for`` could turn a cancellation that met the refused connect into the
+    ``ConnectionRefusedError``, and the reader went on retrying for ever (13 % of such
+    cancellations here, before the connect stopped using it)."""
+    fast: dict[str, Any] = {"backoff_initial": 0.0005, "backoff_max": 0.001, "stall_timeout": 5.0}
+    rng = random.Random(7)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        lost = 0
+        for _ in range(400):
+            reader = AsyncSerialReader("socket://127.0.0.1:9", **fast)
+
+            async def consume(r: AsyncSerialReader = reader) -> None:
+                async for _tg in r:
+                    pass
+
+            task = loop.create_task(consume())
+            await asyncio.sleep(rng.random() * 0.003)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=2.0)
+            if not done:
+                lost += 1
+                await reader.aclose()
+                await asyncio.wait({task}, timeout=2.0)
+            assert reader.closed
+        assert lost == 0, f"{lost} of 400 cancellations lost"
+        assert asyncio.all_tasks() == {asyncio.current_task()}
 
     run(main)

@@ -179,10 +179,25 @@ class _StreamPort(asyncio.Protocol):
         parts = urlsplit(url)
         if not parts.hostname or parts.port is None:
             raise ValueError(f"expected socket://HOST:PORT, not {url!r}")
-        await asyncio.wait_for(
-            self._loop.create_connection(lambda: self, parts.hostname, parts.port),
-            CONNECT_TIMEOUT,
+        # Not asyncio.wait_for: before Python 3.12 it can lose a cancellation that arrives as
+        # the connection attempt fails (it raises the ConnectionRefusedError instead), and the
+        # reader would go on retrying after its task was cancelled.
+        connect = asyncio.ensure_future(
+            self._loop.create_connection(lambda: self, parts.hostname, parts.port)
         )
+        try:
+            done, _ = await asyncio.wait({connect}, timeout=CONNECT_TIMEOUT)
+        except BaseException:
+            connect.cancel()
+            await asyncio.wait({connect})  # finished before the cancellation goes on
+            if not connect.cancelled():
+                connect.exception()  # retrieved: the cancellation is what counts
+            raise
+        if not done:
+            connect.cancel()
+            await asyncio.wait({connect})
+            raise asyncio.TimeoutError(f"no connection within {CONNECT_TIMEOUT:g} s")
+        connect.result()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -206,8 +221,8 @@ class _StreamPort(asyncio.Protocol):
         if self._transport is None:
             return
         self._transport.abort()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._closed), 1.0)
+        # asyncio.wait neither cancels the future on time-out nor loses our own cancellation
+        await asyncio.wait({self._closed}, timeout=1.0)
 
 
 class _ThreadPort:
