@@ -32,15 +32,11 @@ impl Bitmap {
     pub fn push(&mut self, valid: bool) {
         let bit = self.len % 8;
         if bit == 0 {
-            self.bytes.push(0);
+            self.bytes.push(u8::from(valid));
+        } else if let Some(last) = self.bytes.last_mut() {
+            *last |= u8::from(valid) << bit;
         }
-        if valid {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 1 << bit;
-            }
-        } else {
-            self.nulls += 1;
-        }
+        self.nulls += usize::from(!valid);
         self.len += 1;
     }
 
@@ -161,6 +157,7 @@ impl Default for StrColumn {
 }
 
 impl StrColumn {
+    #[inline]
     fn push(&mut self, v: Option<&str>) {
         if let Some(s) = v {
             self.data.extend_from_slice(s.as_bytes());

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::dlms::datetime::CosemDateTime;
 use crate::obis::Quantity;
-use crate::telegram::TelegramRef;
+use crate::telegram::{DataRef, ObjectRef, TelegramRef};
 
 /// A set of quality flags (bit set).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -126,6 +126,15 @@ impl Flags {
     }
 }
 
+/// Whether `o` has a number ([`ObjectRef::number`] is `Some`), without converting it.
+#[inline]
+fn numeric(o: &ObjectRef<'_>) -> bool {
+    matches!(
+        o.raw,
+        DataRef::Int(_) | DataRef::UInt(_) | DataRef::Float(_)
+    )
+}
+
 /// The checks that need only the telegram itself.
 pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
     use Quantity as Q;
@@ -133,7 +142,8 @@ pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
     // one pass over the objects (most pushes are list 1: a single power, nothing to check)
     let mut u: [Option<f64>; 3] = [None; 3];
     let mut i: [Option<f64>; 3] = [None; 3];
-    let (mut p_in, mut p_out) = (None, None);
+    // the powers are converted only when there are voltages and currents to compare them with
+    let (mut p_in, mut p_out): (Option<&ObjectRef<'_>>, Option<&ObjectRef<'_>>) = (None, None);
     for o in &tg.objects {
         let slot = match o.quantity {
             Some(Q::VoltageL1) => &mut u[0],
@@ -142,8 +152,18 @@ pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
             Some(Q::CurrentL1) => &mut i[0],
             Some(Q::CurrentL2) => &mut i[1],
             Some(Q::CurrentL3) => &mut i[2],
-            Some(Q::ActivePowerImport) => &mut p_in,
-            Some(Q::ActivePowerExport) => &mut p_out,
+            Some(Q::ActivePowerImport) => {
+                if p_in.is_none() && numeric(o) {
+                    p_in = Some(o);
+                }
+                continue;
+            }
+            Some(Q::ActivePowerExport) => {
+                if p_out.is_none() && numeric(o) {
+                    p_out = Some(o);
+                }
+                continue;
+            }
             _ => continue,
         };
         if slot.is_none() {
@@ -177,7 +197,8 @@ pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
     // same instant (a Kaifa capture shows P = 2496 W next to the currents of a 600 W load
     // while a load switches on), so |P| may exceed ΣU·I by a wide margin before it is flagged.
     if have_ui {
-        let p = p_in.unwrap_or(0.0) - p_out.unwrap_or(0.0);
+        let power = |o: Option<&ObjectRef<'_>>| o.and_then(ObjectRef::number).unwrap_or(0.0);
+        let p = power(p_in) - power(p_out);
         if p.abs() > 3.0 * 1.733 * ui + 500.0 {
             flags.set(POWER_INCONSISTENT);
         }

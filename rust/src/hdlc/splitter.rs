@@ -416,6 +416,12 @@ impl FrameSplitter {
                     // keep the closing flag: it may open the next frame
                     i += len + 1;
                     self.closing_flag_at = Some(base + i as u64);
+                    if data.get(i + 1) == Some(&FLAG) {
+                        // the closing flag followed by a flag: what `Candidate::Idle` would do
+                        // on the next turn (no garbage is pending: it was flushed above)
+                        self.idle_flag_at = Some(base + i as u64 + 1);
+                        i += 1;
+                    }
                 }
                 Candidate::Bad(err, span) => {
                     self.reject(at, span.min(tail.len()), err, sink);
