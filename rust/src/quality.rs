@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::dlms::datetime::CosemDateTime;
 use crate::obis::Quantity;
-use crate::telegram::{DataRef, ObjectRef, TelegramRef};
+use crate::telegram::{ObjectRef, TelegramRef};
 
 /// A set of quality flags (bit set).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -126,15 +126,6 @@ impl Flags {
     }
 }
 
-/// Whether `o` has a number ([`ObjectRef::number`] is `Some`), without converting it.
-#[inline]
-fn numeric(o: &ObjectRef<'_>) -> bool {
-    matches!(
-        o.raw,
-        DataRef::Int(_) | DataRef::UInt(_) | DataRef::Float(_)
-    )
-}
-
 /// The checks that need only the telegram itself.
 pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
     use Quantity as Q;
@@ -152,15 +143,14 @@ pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
             Some(Q::CurrentL1) => &mut i[0],
             Some(Q::CurrentL2) => &mut i[1],
             Some(Q::CurrentL3) => &mut i[2],
-            Some(Q::ActivePowerImport) => {
-                if p_in.is_none() && numeric(o) {
-                    p_in = Some(o);
-                }
-                continue;
-            }
-            Some(Q::ActivePowerExport) => {
-                if p_out.is_none() && numeric(o) {
-                    p_out = Some(o);
+            Some(Q::ActivePowerImport | Q::ActivePowerExport) => {
+                let power = if o.quantity == Some(Q::ActivePowerImport) {
+                    &mut p_in
+                } else {
+                    &mut p_out
+                };
+                if power.is_none() && o.raw.is_number() {
+                    *power = Some(o);
                 }
                 continue;
             }
