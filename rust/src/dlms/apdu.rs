@@ -70,7 +70,7 @@ impl<'a> DataNotification<'a> {
     /// [`Layer::Apdu`]: `Unsupported` for other APDU tags (ciphered `DB`/`DC`, block transfer
     /// `E0` come with a later version), `Truncated`, or `Malformed` for a date-time that is
     /// neither absent nor 12 bytes.
-    #[inline]
+    #[inline(always)]
     pub fn parse(apdu: &'a [u8]) -> Result<DataNotification<'a>> {
         let mut c = Cursor::new(apdu, Layer::Apdu);
         let tag = c.u8()?;

@@ -49,30 +49,38 @@ pub const MAX_BODY: usize = 2048;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     len: u32,
-    dest: [u8; 4],
-    src: [u8; 4],
+    /// The address bytes as little-endian words (the first byte lowest).
+    dest: u32,
+    src: u32,
     /// `dest` and `src` lengths.
     addr_lens: (u8, u8),
     system_title: Option<[u8; 8]>,
     form: DateTimeForm,
 }
 
+/// An address of up to 4 bytes as a little-endian word, `None` if longer (built in a
+/// register: bytes copied into an array and read back as a word stall the read on the
+/// copies).
+#[inline]
+fn address_word(bytes: &[u8]) -> Option<u32> {
+    if bytes.len() > 4 {
+        return None;
+    }
+    Some(bytes.iter().rev().fold(0, |w, &b| (w << 8) | u32::from(b)))
+}
+
 impl Key {
     /// The [`Slots`] tag: the body length and the first address bytes.
     fn tag(&self) -> u64 {
-        u64::from(self.len) | u64::from(self.dest[0]) << 32 | u64::from(self.src[0]) << 40
+        u64::from(self.len) | u64::from(self.dest & 0xFF) << 32 | u64::from(self.src & 0xFF) << 40
     }
 
+    #[inline]
     fn of(n: &DataNotification<'_>, hints: &LinkHints<'_>) -> Option<Key> {
-        let mut dest = [0u8; 4];
-        let mut src = [0u8; 4];
-        dest.get_mut(..hints.dest.len())?
-            .copy_from_slice(hints.dest);
-        src.get_mut(..hints.src.len())?.copy_from_slice(hints.src);
         Some(Key {
             len: u32::try_from(n.body.len()).ok()?,
-            dest,
-            src,
+            dest: address_word(hints.dest)?,
+            src: address_word(hints.src)?,
             addr_lens: (
                 u8::try_from(hints.dest.len()).ok()?,
                 u8::try_from(hints.src.len()).ok()?,
@@ -135,6 +143,8 @@ struct Layout {
     template: Template,
     /// Each object, with the offset of its value's tag in the body.
     objects: Vec<Planned<u32>>,
+    /// How each object's value is read (side by side with `objects`).
+    reads: Vec<Read>,
     manufacturer: Option<Manufacturer>,
     /// The list id, meter id and meter type the full path found. Their bytes lie outside the
     /// mask, so a matching frame carries the same, already checked (copies here spare each
@@ -142,6 +152,55 @@ struct Layout {
     idents: [Option<String>; 3],
     /// The objects holding the meter clock (checked again for every frame: they are values).
     clocks: Vec<u32>,
+}
+
+/// How the fast path reads a value whose tag the template fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// A fixed-size integer (or enum) of `width` bytes after the tag: read without
+    /// dispatching on the tag again, into the `DataRef` the full path's `data_of` gives.
+    Int { width: u8, signed: bool },
+    /// Anything else: `value_at` and `data_of`, as the full path does.
+    Any,
+}
+
+impl Read {
+    /// The read for a value with A-XDR tag `tag`.
+    fn of(tag: u8) -> Read {
+        let (width, signed) = match tag {
+            0x0F => (1, true),
+            0x10 => (2, true),
+            0x05 => (4, true),
+            0x14 => (8, true),
+            0x11 | 0x16 => (1, false),
+            0x12 => (2, false),
+            0x06 => (4, false),
+            0x15 => (8, false),
+            _ => return Read::Any,
+        };
+        Read::Int { width, signed }
+    }
+}
+
+/// The big-endian integer of `width` (1–8) bytes at `at` in `body`, as `data_of` converts
+/// it: the 8 bytes ending with it loaded as one word and the rest shifted out.
+#[inline]
+fn int_at(body: &[u8], at: usize, width: u8, signed: bool) -> Option<DataRef<'_>> {
+    let end = at.checked_add(usize::from(width))?;
+    let word = match end.checked_sub(8).and_then(|start| body.get(start..end)) {
+        Some(b) => u64::from_be_bytes(<[u8; 8]>::try_from(b).ok()?),
+        // a body shorter than 8 bytes up to the value's end
+        None => (body.get(at..end)?)
+            .iter()
+            .fold(0, |w, &b| (w << 8) | u64::from(b)),
+    };
+    let shift = 64 - 8 * u32::from(width);
+    let high = word << shift;
+    Some(if signed {
+        DataRef::Int((high as i64) >> shift)
+    } else {
+        DataRef::UInt(high >> shift)
+    })
 }
 
 /// A little-endian word of up to 8 bytes, zero-padded (built in a register: copying the bytes
@@ -331,11 +390,16 @@ impl Layouts {
         tg.notification_time = n.datetime;
         tg.invoke_id = n.invoke_id;
         tg.manufacturer = layout.manufacturer;
-        for p in &layout.objects {
-            let Ok(v) = value_at(body, p.slot as usize) else {
+        for (p, &read) in layout.objects.iter().zip(&layout.reads) {
+            let at = p.slot as usize;
+            let raw = match read {
+                Read::Int { width, signed } => int_at(body, at + 1, width, signed),
+                Read::Any => value_at(body, at).ok().map(|v| data_of(&v, p.quantity())),
+            };
+            let Some(raw) = raw else {
                 return reset(tg);
             };
-            tg.objects.push(p.object(data_of(&v, p.quantity())));
+            tg.objects.push(p.object(raw));
         }
         let mut clock = None;
         for &k in &layout.clocks {
@@ -378,6 +442,7 @@ impl Layouts {
         self.mask.clear();
         self.mask.resize(body.len(), 0xFF);
         let mut objects = Vec::with_capacity(tg.objects.len());
+        let mut reads = Vec::with_capacity(tg.objects.len());
         for (o, &i) in tg.objects.iter().zip(&self.from) {
             let Some(node) = nodes.get(i as usize) else {
                 return;
@@ -415,6 +480,11 @@ impl Layouts {
                 clocks.push(u32::try_from(objects.len()).unwrap_or(u32::MAX));
             }
             objects.push(Planned::of(node.offset, o));
+            // the tag lies outside the mask: a matching body has the same one here
+            reads.push(match o.raw {
+                DataRef::Int(_) | DataRef::UInt(_) => Read::of(tag),
+                _ => Read::Any,
+            });
         }
         self.slots.insert(
             key.tag(),
@@ -422,6 +492,7 @@ impl Layouts {
                 key,
                 template: Template::new(body, &self.mask),
                 objects,
+                reads,
                 manufacturer: tg.manufacturer,
                 idents,
                 clocks,
@@ -439,7 +510,34 @@ pub(crate) fn reset(tg: &mut TelegramRef<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Template;
+    use super::{int_at, Read, Template};
+    use crate::dlms::axdr::value_at;
+
+    #[test]
+    fn integer_reads_equal_the_full_paths_at_every_position() {
+        // every fixed-size integer tag, at every position of bodies of every short length and
+        // with sign bits set and clear: the fast read gives what value_at + data_of give
+        for tag in 0..=0xFFu8 {
+            let Read::Int { width, signed } = Read::of(tag) else {
+                continue;
+            };
+            let w = usize::from(width);
+            for len in w + 1..w + 12 {
+                for at in 0..len - w {
+                    for seed in [0x00u8, 0x5A, 0x80, 0xFF] {
+                        let mut body: Vec<u8> =
+                            (0..len).map(|i| (i as u8).wrapping_mul(29) ^ seed).collect();
+                        body[at] = tag;
+                        let full = value_at(&body, at).unwrap();
+                        let expected = super::data_of(&full, None);
+                        let fast = int_at(&body, at + 1, width, signed);
+                        assert_eq!(fast, Some(expected), "tag {tag:02x} len {len} at {at}");
+                    }
+                }
+                assert_eq!(int_at(&[tag], 1, width, signed), None, "past the end");
+            }
+        }
+    }
 
     #[test]
     fn template_compares_every_unmasked_byte_at_every_length() {
