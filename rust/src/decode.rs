@@ -786,10 +786,12 @@ impl Decoder {
             hdlc_parts,
             mbus_parts,
         } = self;
-        let mut on_event = |ev: Event<'_>| match ev {
-            Event::Frame(f) => on_hdlc(cx, segments, blocks, hdlc_parts, &f, &mut sink),
-            Event::Link(l) => match l.kind {
-                crate::hdlc::LinkKind::Mbus => on_mbus(cx, mbus, mbus_parts, &l, &mut sink),
+        // the event is read where the splitter wrote it (every arm borrows): a copy, read back
+        // at once, would wait on those writes
+        let on_event = |ev: Event<'_>| match ev {
+            Event::Frame(ref f) => on_hdlc(cx, segments, blocks, hdlc_parts, f, &mut sink),
+            Event::Link(ref l) => match l.kind {
+                crate::hdlc::LinkKind::Mbus => on_mbus(cx, mbus, mbus_parts, l, &mut sink),
                 crate::hdlc::LinkKind::Apdu => {
                     let origin = Origin {
                         offset: l.offset,
@@ -807,11 +809,11 @@ impl Decoder {
                     cx.emit_p1(l.bytes, origin, &mut sink);
                 }
             },
-            Event::Error(r) => sink(DecoderEvent::Error(r)),
+            Event::Error(ref r) => sink(DecoderEvent::Error(*r)),
         };
         match chunk {
-            Some(c) => splitter.push(c, &mut on_event),
-            None => splitter.finish(&mut on_event),
+            Some(c) => splitter.push(c, on_event),
+            None => splitter.finish(on_event),
         }
     }
 }

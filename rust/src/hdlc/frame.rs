@@ -386,10 +386,19 @@ impl<'a> Frame<&'a [u8]> {
 /// Verifies the FCS of the `len` bytes at the start of `buf` (between the flags) of a frame
 /// whose `header` parsed: the bytes a verified HCS already covered are not run through again.
 pub(crate) fn check_fcs(buf: &[u8], len: usize, header: &Header) -> Result<()> {
+    let checked = header.hcs.is_some().then(|| header.info_offset());
+    check_fcs_after(buf, len, checked)
+}
+
+/// [`check_fcs`] given only where a verified HCS ends, if the header has one (the splitter
+/// passes this rather than the header it has just written: reading the header back whole
+/// would wait on the writes of its fields).
+#[inline]
+pub(crate) fn check_fcs_after(buf: &[u8], len: usize, checked: Option<usize>) -> Result<()> {
     let end = len.saturating_sub(2);
     let found = le16(buf.get(end..len).unwrap_or(&[]));
-    let expected = match header.hcs {
-        Some(_) => fcs16_after_checked(buf.get(header.info_offset()..end).unwrap_or(&[])),
+    let expected = match checked {
+        Some(at) => fcs16_after_checked(buf.get(at..end).unwrap_or(&[])),
         None => fcs16(buf.get(..end).unwrap_or(&[])),
     };
     if expected != found {

@@ -15,7 +15,7 @@
 #[cfg(not(feature = "std"))]
 use alloc::vec::Vec;
 
-use super::frame::{check_fcs, Header, FLAG};
+use super::frame::{check_fcs_after, Header, FLAG};
 use crate::error::{Error, ErrorKind, Layer};
 
 /// Largest number of buffered bytes appended at once to complete a pending candidate before
@@ -681,7 +681,11 @@ fn classify(d: &[u8], max_frame_length: u16) -> Candidate {
             3,
         );
     }
-    let header = match Header::parse(inner) {
+    // borrowed until the frame is accepted: the header is written field by field, and a copy
+    // read back at once would wait on those writes (store forwarding fails on them); after
+    // the FCS pass they have long left the store buffer
+    let parsed = Header::parse(inner);
+    let header = match &parsed {
         Ok(h) => h,
         Err(e) => {
             return match e.kind {
@@ -709,8 +713,12 @@ fn classify(d: &[u8], max_frame_length: u16) -> Candidate {
             len + 2,
         );
     }
-    match check_fcs(inner, len, &header) {
-        Ok(()) => Candidate::Good(header, len),
+    let checked = header
+        .hcs
+        .is_some()
+        .then(|| usize::from(header.header_len) + 2);
+    match check_fcs_after(inner, len, checked) {
+        Ok(()) => Candidate::Good(*header, len),
         Err(e) => Candidate::Bad(e.add_offset(1), len + 2),
     }
 }

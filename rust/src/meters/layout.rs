@@ -525,8 +525,9 @@ mod tests {
             for len in w + 1..w + 12 {
                 for at in 0..len - w {
                     for seed in [0x00u8, 0x5A, 0x80, 0xFF] {
-                        let mut body: Vec<u8> =
-                            (0..len).map(|i| (i as u8).wrapping_mul(29) ^ seed).collect();
+                        let mut body: Vec<u8> = (0..len)
+                            .map(|i| (i as u8).wrapping_mul(29) ^ seed)
+                            .collect();
                         body[at] = tag;
                         let full = value_at(&body, at).unwrap();
                         let expected = super::data_of(&full, None);
