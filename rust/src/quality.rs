@@ -126,43 +126,61 @@ impl Flags {
     }
 }
 
+/// How many quantities [`stateless`] looks at.
+const CHECKED: usize = 8;
+
+/// Where [`stateless`] keeps an object of each quantity (by discriminant): U1-3, I1-3, P+, P-,
+/// [`CHECKED`] for any other. A table read, not a jump: the quantities of a push vary object
+/// by object.
+// indexing in a constant: out of bounds fails the build, never a run
+#[allow(clippy::indexing_slicing)]
+const CHECKED_SLOT: [u8; 256] = {
+    use Quantity as Q;
+    let mut t = [CHECKED as u8; 256];
+    let order = [
+        Q::VoltageL1,
+        Q::VoltageL2,
+        Q::VoltageL3,
+        Q::CurrentL1,
+        Q::CurrentL2,
+        Q::CurrentL3,
+        Q::ActivePowerImport,
+        Q::ActivePowerExport,
+    ];
+    let mut k = 0;
+    while k < order.len() {
+        t[order[k] as usize] = k as u8;
+        k += 1;
+    }
+    t
+};
+
+/// [`CHECKED_SLOT`] of `q`.
+#[inline]
+fn checked_slot(q: Option<Quantity>) -> usize {
+    q.and_then(|q| CHECKED_SLOT.get(q as usize))
+        .map_or(CHECKED, |&k| usize::from(k))
+}
+
 /// The checks that need only the telegram itself.
 pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
-    use Quantity as Q;
     let mut flags = Flags::default();
-    // one pass over the objects (most pushes are list 1: a single power, nothing to check)
-    let mut u: [Option<f64>; 3] = [None; 3];
-    let mut i: [Option<f64>; 3] = [None; 3];
-    // the powers are converted only when there are voltages and currents to compare them with
-    let (mut p_in, mut p_out): (Option<&ObjectRef<'_>>, Option<&ObjectRef<'_>>) = (None, None);
+    // one pass over the objects (most pushes are list 1: a single power, nothing to check):
+    // the first object holding a number for each of U1-3, I1-3, P+ and P-
+    let mut first: [Option<&ObjectRef<'_>>; CHECKED] = [None; CHECKED];
     for o in &tg.objects {
-        let slot = match o.quantity {
-            Some(Q::VoltageL1) => &mut u[0],
-            Some(Q::VoltageL2) => &mut u[1],
-            Some(Q::VoltageL3) => &mut u[2],
-            Some(Q::CurrentL1) => &mut i[0],
-            Some(Q::CurrentL2) => &mut i[1],
-            Some(Q::CurrentL3) => &mut i[2],
-            Some(Q::ActivePowerImport | Q::ActivePowerExport) => {
-                let power = if o.quantity == Some(Q::ActivePowerImport) {
-                    &mut p_in
-                } else {
-                    &mut p_out
-                };
-                if power.is_none() && o.raw.is_number() {
-                    *power = Some(o);
-                }
-                continue;
+        if let Some(slot) = first.get_mut(checked_slot(o.quantity)) {
+            if slot.is_none() && o.raw.is_number() {
+                *slot = Some(o);
             }
-            _ => continue,
-        };
-        if slot.is_none() {
-            *slot = o.number();
         }
     }
-    if u.iter().chain(i.iter()).all(Option::is_none) {
+    let [u1, u2, u3, i1, i2, i3, p_in, p_out] = first;
+    if [u1, u2, u3, i1, i2, i3].iter().all(Option::is_none) {
         return flags;
     }
+    let number = |o: Option<&ObjectRef<'_>>| o.and_then(ObjectRef::number);
+    let (u, i) = ([u1, u2, u3].map(number), [i1, i2, i3].map(number));
     let phases = [(u[0], i[0]), (u[1], i[1]), (u[2], i[2])];
     let mut ui = 0.0;
     let mut have_ui = false;
@@ -186,9 +204,9 @@ pub fn stateless(tg: &TelegramRef<'_>) -> Flags {
     // report line voltages and leave a phase out, and a list's values are not sampled at the
     // same instant (a Kaifa capture shows P = 2496 W next to the currents of a 600 W load
     // while a load switches on), so |P| may exceed ΣU·I by a wide margin before it is flagged.
+    // the powers are converted only when there are voltages and currents to compare them with
     if have_ui {
-        let power = |o: Option<&ObjectRef<'_>>| o.and_then(ObjectRef::number).unwrap_or(0.0);
-        let p = power(p_in) - power(p_out);
+        let p = number(p_in).unwrap_or(0.0) - number(p_out).unwrap_or(0.0);
         if p.abs() > 3.0 * 1.733 * ui + 500.0 {
             flags.set(POWER_INCONSISTENT);
         }
