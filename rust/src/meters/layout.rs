@@ -270,6 +270,11 @@ pub(crate) struct Slots<T> {
     /// Each layout's tag (a digest of its key, see [`Slots::find`]), side by side: a lookup
     /// reads these and touches a layout only where its tag is the one sought.
     tags: Vec<u64>,
+    /// By a hash of a tag: the layout (index + 1, 0 for none) that last matched or was learned
+    /// with a tag of that hash. Tried first, so a lookup in a stream of meters taking turns
+    /// does not end its scan at a different place each time (a mispredicted loop exit); only
+    /// a hint whose tag and bytes match is taken, so a stale or colliding one costs a scan.
+    hint: [u8; HINTS],
     /// Lookups so far.
     clock: u64,
     /// The lookup count at the last replacement.
@@ -278,11 +283,22 @@ pub(crate) struct Slots<T> {
     pub(crate) hits: u64,
 }
 
+/// Entries of [`Slots::hint`].
+const HINTS: usize = 128;
+
+/// The [`Slots::hint`] entry of `tag`.
+#[inline]
+fn hint_of(tag: u64) -> usize {
+    // Fibonacci hashing: the top 7 bits of the product
+    (tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize
+}
+
 impl<T> Default for Slots<T> {
     fn default() -> Self {
         Slots {
             slots: Vec::new(),
             tags: Vec::new(),
+            hint: [0; HINTS],
             clock: 0,
             replaced: 0,
             hits: 0,
@@ -291,22 +307,44 @@ impl<T> Default for Slots<T> {
 }
 
 impl<T> Slots<T> {
-    /// The first layout with tag `tag` that `matches` accepts (marked as used and counted);
-    /// every call counts as a lookup. The tag only narrows the search (layouts with equal tags
-    /// may differ): `matches` decides.
+    /// A layout with tag `tag` that `matches` accepts (marked as used and counted): the
+    /// hinted one if it does, else the first that does. Every call counts as a lookup. The tag
+    /// only narrows the search (layouts with equal tags may differ): `matches` decides.
     #[inline]
     pub(crate) fn find(&mut self, tag: u64, matches: impl Fn(&T) -> bool) -> Option<usize> {
         self.clock += 1;
-        let i = self
-            .tags
-            .iter()
-            .zip(&self.slots)
-            .position(|(&g, (t, _))| g == tag && matches(t))?;
+        let h = hint_of(tag);
+        let hinted = self
+            .hint
+            .get(h)
+            .and_then(|&k| usize::from(k).checked_sub(1))
+            .filter(|&i| {
+                self.tags.get(i) == Some(&tag) && self.slots.get(i).is_some_and(|s| matches(&s.0))
+            });
+        let i = match hinted {
+            Some(i) => i,
+            None => {
+                let i = self
+                    .tags
+                    .iter()
+                    .zip(&self.slots)
+                    .position(|(&g, (t, _))| g == tag && matches(t))?;
+                self.set_hint(h, i);
+                i
+            }
+        };
         self.hits += 1;
         if let Some(s) = self.slots.get_mut(i) {
             s.1 = self.clock;
         }
         Some(i)
+    }
+
+    /// Points hint `h` at layout `i`.
+    fn set_hint(&mut self, h: usize, i: usize) {
+        if let (Some(e), Ok(k)) = (self.hint.get_mut(h), u8::try_from(i + 1)) {
+            *e = k;
+        }
     }
 
     /// Layout `i`.
@@ -327,6 +365,7 @@ impl<T> Slots<T> {
         if self.slots.len() < MAX_LAYOUTS {
             self.slots.push((t, self.clock));
             self.tags.push(tag);
+            self.set_hint(hint_of(tag), self.slots.len() - 1);
         } else if self.room() {
             let oldest = (self.slots.iter().enumerate()).min_by_key(|(_, (_, used))| *used);
             if let Some(k) = oldest.map(|(k, _)| k) {
@@ -334,6 +373,7 @@ impl<T> Slots<T> {
                     *old = (t, self.clock);
                     *g = tag;
                     self.replaced = self.clock;
+                    self.set_hint(hint_of(tag), k);
                 }
             }
         }
@@ -510,7 +550,36 @@ pub(crate) fn reset(tg: &mut TelegramRef<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{int_at, Read, Template};
+    use super::{int_at, Read, Slots, Template, MAX_LAYOUTS};
+
+    #[test]
+    fn hinted_lookups_find_what_a_scan_finds() {
+        // values with few tags (many equal tags, hints that collide and go stale as slots are
+        // replaced): a lookup finds a slot holding the value sought exactly when one exists
+        let mut slots: Slots<u32> = Slots::default();
+        let mut state = 0x1234_5678_u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) as u32
+        };
+        for _ in 0..200_000 {
+            let v = next() % 300;
+            let tag = u64::from(v % 37);
+            let held = |slots: &Slots<u32>| (0..MAX_LAYOUTS).any(|i| slots.get(i) == Some(&v));
+            let expect = held(&slots);
+            match slots.find(tag, |&t| t == v) {
+                Some(i) => assert_eq!(slots.get(i), Some(&v)),
+                None => {
+                    assert!(!expect, "{v} held but not found");
+                    if slots.room() {
+                        slots.insert(tag, v);
+                    }
+                }
+            }
+        }
+    }
     use crate::dlms::axdr::value_at;
 
     #[test]
