@@ -362,8 +362,14 @@ impl FrameSplitter {
                     tail.iter().position(|&b| self.is_start(b))
                 }
                 .map_or(data.len(), |k| i + k);
+                // line fill or not is a matter of the bytes that become garbage: those past a
+                // rejected candidate's span (judging the whole run made the answer depend on
+                // where the stream was cut)
+                let covered = usize::try_from(self.covered_until.saturating_sub(base + i as u64))
+                    .unwrap_or(usize::MAX);
                 let run = data.get(i..j).unwrap_or(&[]);
-                let fill = self.protocols.p1 && run.iter().all(|&b| b == b'\r' || b == b'\n');
+                let fresh = run.get(covered..).unwrap_or(&[]);
+                let fill = self.protocols.p1 && fresh.iter().all(|&b| b == b'\r' || b == b'\n');
                 self.skip_run(base + i as u64, base + j as u64, fill, sink);
                 i = j;
                 continue;
@@ -951,6 +957,26 @@ mod tests {
             run_all(&tail, &[]),
             (vec![(0, "link"), (end, "garbage")], 2)
         );
+    }
+
+    #[test]
+    fn line_fill_after_a_rejected_candidate_does_not_depend_on_the_cuts() {
+        // an HDLC frame whose closing flag became CR claims its bytes up to that CR; the LF
+        // after it, before a P1 telegram, is line fill however the stream is cut (judged on the
+        // whole skipped run, which began inside the claimed span, it was garbage when the
+        // stream came in one piece and fill when cut just before the LF)
+        let mut s = emit(&[0x41], &[0x08, 0x83], 0x13, false, b"ABCDEFGHIJKLMNOPQRST");
+        *s.last_mut().unwrap() = b'\r';
+        let lf = s.len() as u64;
+        s.extend_from_slice(b"\n/KAM5\r\n\r\n1-0:1.8.0(00001.000*kWh)\r\n!\r\n");
+        let whole = run_all(&s, &[]);
+        assert_eq!(whole.0.last(), Some(&(lf + 1, "link")));
+        assert!(!whole.0.contains(&(lf, "garbage")), "{whole:?}");
+        for cut in 1..s.len() {
+            assert_eq!(run_all(&s, &[cut]), whole, "cut at {cut}");
+            let cuts = vec![cut; s.len() / cut + 1];
+            assert_eq!(run_all(&s, &cuts), whole, "cut every {cut}");
+        }
     }
 
     #[test]
