@@ -1138,7 +1138,8 @@ def test_dlms_frames_in_any_zone(
     """Fuzzed notifications decoded in far-off zones with a clock-drift check: the stream
     decoder never raises, every telegram is fully readable, and decode_frame raises only
     DecodeErrors for them."""
-    if drift is not None and not 0 <= drift <= 1e12:  # NaN, negative, huge: refused
+    # NaN, negative, or beyond the seconds a datetime can show (up to 9999-12-30): refused
+    if drift is not None and not 0 <= drift <= 253_402_128_000.0:
         with pytest.raises(ValueError, match="max_clock_drift"):
             Decoder(tz=tz, max_clock_drift=drift)
         drift = None
@@ -1422,6 +1423,15 @@ def test_out_of_range_received_at(received_at: float) -> None:
     when = telegrams[0].received_at  # a datetime or None, never an exception
     assert when is None or isinstance(when, datetime)
     json.dumps(telegrams[0].to_dict())
+
+
+def test_clock_drift_limit_is_the_datetime_span() -> None:
+    """The largest drift accepted is the span a datetime can show (up to 9999-12-30)."""
+    Decoder(max_clock_drift=253_402_128_000.0)
+    Decoder(max_clock_drift=0.0)
+    for refused in (math.nextafter(253_402_128_000.0, math.inf), 1e12, -1.0, math.nan):
+        with pytest.raises(ValueError, match="max_clock_drift"):
+            Decoder(max_clock_drift=refused)
 
 
 @pytest.mark.parametrize("where", ["received_at", "max_clock_drift"])

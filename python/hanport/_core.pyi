@@ -278,7 +278,8 @@ class Decoder:
         max_frame_length: int = 2047,
         max_errors: int = 10000,
     ) -> Decoder:
-        """``max_clock_drift`` (seconds): flag telegrams whose meter clock is further than this
+        """``max_clock_drift`` (seconds, 0 to 253 402 128 000, the span a datetime can show;
+        anything else is a ValueError): flag telegrams whose meter clock is further than this
         from their receive time (``"clock_drift"``); None (the default) checks nothing.
         Resource limits: ``max_depth`` (1..16) A-XDR nesting, ``max_frame_length`` (7..2047)
         bytes of an HDLC frame (longer candidates are rejected early, never buffered), and
