@@ -349,6 +349,22 @@ pub fn fixed_contents_len(tag: u8) -> Option<usize> {
     })
 }
 
+/// The width in bytes and the signedness of a big-endian integer type (and enum, unsigned)
+/// with tag `tag`; `None` for every other type (bcd included: its byte holds two digits).
+pub(crate) fn integer_tag(tag: u8) -> Option<(u8, bool)> {
+    Some(match tag {
+        0x0F => (1, true),
+        0x10 => (2, true),
+        0x05 => (4, true),
+        0x14 => (8, true),
+        0x11 | 0x16 => (1, false),
+        0x12 => (2, false),
+        0x06 => (4, false),
+        0x15 => (8, false),
+        _ => return None,
+    })
+}
+
 /// The value whose tag is at offset `at` of `input` (a container's count, not its elements).
 ///
 /// # Errors

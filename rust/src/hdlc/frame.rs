@@ -234,6 +234,12 @@ impl Header {
     pub fn info_offset(&self) -> usize {
         usize::from(self.header_len) + if self.hcs.is_some() { 2 } else { 0 }
     }
+
+    /// Where the bytes a verified HCS covers (with the HCS) end, if the header has one.
+    #[inline]
+    pub(crate) fn checked_until(&self) -> Option<usize> {
+        self.hcs.is_some().then(|| self.info_offset())
+    }
 }
 
 fn le16(b: &[u8]) -> u16 {
@@ -282,7 +288,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
                 },
             ));
         }
-        check_fcs(buf, len, &header)?;
+        check_fcs(buf, len, header.checked_until())?;
         Ok(Frame { buffer, header })
     }
 
@@ -384,17 +390,12 @@ impl<'a> Frame<&'a [u8]> {
 }
 
 /// Verifies the FCS of the `len` bytes at the start of `buf` (between the flags) of a frame
-/// whose `header` parsed: the bytes a verified HCS already covered are not run through again.
-pub(crate) fn check_fcs(buf: &[u8], len: usize, header: &Header) -> Result<()> {
-    let checked = header.hcs.is_some().then(|| header.info_offset());
-    check_fcs_after(buf, len, checked)
-}
-
-/// [`check_fcs`] given only where a verified HCS ends, if the header has one (the splitter
-/// passes this rather than the header it has just written: reading the header back whole
-/// would wait on the writes of its fields).
+/// whose header parsed, given where its verified HCS ends ([`Header::checked_until`]): the
+/// bytes that HCS already covered are not run through again. (Not the header itself: a
+/// header just written field by field and passed whole would be read back in wide loads that
+/// wait on those writes.)
 #[inline]
-pub(crate) fn check_fcs_after(buf: &[u8], len: usize, checked: Option<usize>) -> Result<()> {
+pub(crate) fn check_fcs(buf: &[u8], len: usize, checked: Option<usize>) -> Result<()> {
     let end = len.saturating_sub(2);
     let found = le16(buf.get(end..len).unwrap_or(&[]));
     let expected = match checked {

@@ -15,7 +15,7 @@
 #[cfg(not(feature = "std"))]
 use alloc::vec::Vec;
 
-use super::frame::{check_fcs_after, Header, FLAG};
+use super::frame::{check_fcs, Header, FLAG};
 use crate::error::{Error, ErrorKind, Layer};
 
 /// Largest number of buffered bytes appended at once to complete a pending candidate before
@@ -719,11 +719,7 @@ fn classify(d: &[u8], max_frame_length: u16) -> Candidate {
             len + 2,
         );
     }
-    let checked = header
-        .hcs
-        .is_some()
-        .then(|| usize::from(header.header_len) + 2);
-    match check_fcs_after(inner, len, checked) {
+    match check_fcs(inner, len, header.checked_until()) {
         Ok(()) => Candidate::Good(*header, len),
         Err(e) => Candidate::Bad(e.add_offset(1), len + 2),
     }

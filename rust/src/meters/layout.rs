@@ -29,7 +29,7 @@ use alloc::{string::String, vec::Vec};
 
 use super::{data_of, meter_clock, LinkHints};
 use crate::dlms::apdu::{DataNotification, DateTimeForm};
-use crate::dlms::axdr::{fixed_contents_len, value_at, Node};
+use crate::dlms::axdr::{fixed_contents_len, integer_tag, value_at, Node};
 use crate::obis::{Obis, Quantity};
 use crate::telegram::{DataRef, Manufacturer, ObjectRef, ScalerSource, TelegramRef};
 
@@ -58,15 +58,13 @@ struct Key {
     form: DateTimeForm,
 }
 
-/// An address of up to 4 bytes as a little-endian word, `None` if longer (built in a
-/// register: bytes copied into an array and read back as a word stall the read on the
-/// copies).
+/// An address of up to 4 bytes as a little-endian [`word`], `None` if longer.
 #[inline]
 fn address_word(bytes: &[u8]) -> Option<u32> {
     if bytes.len() > 4 {
         return None;
     }
-    Some(bytes.iter().rev().fold(0, |w, &b| (w << 8) | u32::from(b)))
+    u32::try_from(word(bytes)).ok()
 }
 
 impl Key {
@@ -167,18 +165,10 @@ enum Read {
 impl Read {
     /// The read for a value with A-XDR tag `tag`.
     fn of(tag: u8) -> Read {
-        let (width, signed) = match tag {
-            0x0F => (1, true),
-            0x10 => (2, true),
-            0x05 => (4, true),
-            0x14 => (8, true),
-            0x11 | 0x16 => (1, false),
-            0x12 => (2, false),
-            0x06 => (4, false),
-            0x15 => (8, false),
-            _ => return Read::Any,
-        };
-        Read::Int { width, signed }
+        match integer_tag(tag) {
+            Some((width, signed)) => Read::Int { width, signed },
+            None => Read::Any,
+        }
     }
 }
 
@@ -551,6 +541,7 @@ pub(crate) fn reset(tg: &mut TelegramRef<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{int_at, Read, Slots, Template, MAX_LAYOUTS};
+    use crate::dlms::axdr::value_at;
 
     #[test]
     fn hinted_lookups_find_what_a_scan_finds() {
@@ -580,7 +571,6 @@ mod tests {
             }
         }
     }
-    use crate::dlms::axdr::value_at;
 
     #[test]
     fn integer_reads_equal_the_full_paths_at_every_position() {
