@@ -117,12 +117,64 @@ pub struct NumColumn {
 }
 
 impl NumColumn {
+    /// An empty column whose first `rows` rows are zeroed, null and not yet counted (see
+    /// [`NumColumn::put`]): a zeroed allocation of that size needs no writes, so rows that
+    /// stay null cost nothing until [`NumColumn::finish`].
+    fn zeroed(rows: usize) -> Self {
+        NumColumn {
+            values: vec![0.0; rows],
+            validity: Bitmap {
+                bytes: vec![0; rows.div_ceil(8)],
+                len: 0,
+                nulls: 0,
+            },
+        }
+    }
+
+    /// Sets row `row` to `v` unless it already holds a value (the first object of a
+    /// quantity wins, like `Telegram.values`); grows the zeroed rows when `row` is past them.
+    /// While rows are put, `values.len()` is the zeroed room, not the row count.
+    #[inline]
+    fn put(&mut self, row: usize, v: f64) {
+        if row >= self.values.len() {
+            let rows = (row + 1).max(self.values.len() * 2).max(64);
+            self.values.resize(rows, 0.0);
+            self.validity.bytes.resize(rows.div_ceil(8), 0);
+        }
+        let bit = 1u8 << (row % 8);
+        if let (Some(byte), Some(slot)) = (
+            self.validity.bytes.get_mut(row / 8),
+            self.values.get_mut(row),
+        ) {
+            if *byte & bit == 0 {
+                *byte |= bit;
+                *slot = v;
+            }
+        }
+    }
+
+    /// Pads a finished column with nulls to `rows`.
     fn pad_to(&mut self, rows: usize) {
         let n = rows.saturating_sub(self.values.len());
         if n > 0 {
             self.values.resize(rows, 0.0);
             self.validity.push_nulls(n);
         }
+    }
+
+    /// Makes the column `rows` long (rows never put are null) and counts its nulls.
+    fn finish(&mut self, rows: usize) {
+        self.values.resize(rows, 0.0);
+        let b = &mut self.validity;
+        b.bytes.resize(rows.div_ceil(8), 0);
+        if let Some(last) = b.bytes.last_mut() {
+            if !rows.is_multiple_of(8) {
+                *last &= (1u8 << (rows % 8)) - 1;
+            }
+        }
+        b.len = rows;
+        let valid: usize = b.bytes.iter().map(|x| x.count_ones() as usize).sum();
+        b.nulls = rows - valid;
     }
 
     /// The value of row `i`, if valid.
@@ -521,16 +573,8 @@ impl Batch {
                 continue;
             };
             let hint = self.rows_hint;
-            let col = slot.get_or_insert_with(|| NumColumn {
-                values: Vec::with_capacity(hint),
-                validity: Bitmap::default(),
-            });
-            if col.values.len() > row {
-                continue; // the first object of a quantity wins (like `Telegram.values`)
-            }
-            col.pad_to(row);
-            col.values.push(v);
-            col.validity.push(true);
+            slot.get_or_insert_with(|| NumColumn::zeroed(hint))
+                .put(row, v);
         }
     }
 
@@ -538,7 +582,7 @@ impl Batch {
     pub fn seal(&mut self) {
         let rows = self.len();
         for col in self.numbers.iter_mut().flatten() {
-            col.pad_to(rows);
+            col.finish(rows);
         }
     }
 
@@ -868,6 +912,43 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
+    }
+
+    #[test]
+    fn num_column_put_matches_a_model() {
+        // rows put in order with gaps and repeats, past the zeroed room, finished, then put
+        // again after the finish (a batch sealed and filled on)
+        for room in [0, 1, 7, 8, 9, 100] {
+            let mut c = NumColumn::zeroed(room);
+            let mut model: Vec<Option<f64>> = Vec::new();
+            let mut rows = 0;
+            let mut x = 12_345u64;
+            for round in 0..2 {
+                for _ in 0..300 {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    rows += (x >> 61) as usize; // 0..=7 rows on
+                    let v = (x >> 20) as f64;
+                    c.put(rows, v);
+                    model.resize(model.len().max(rows + 1), None);
+                    model[rows].get_or_insert(v); // the first value of a row wins
+                }
+                let len = rows + 1 + round * 5; // trailing nulls after the last put
+                c.finish(len);
+                model.resize(len, None);
+                assert_eq!(c.values.len(), len);
+                assert_eq!(c.validity.len(), len);
+                let nulls = model.iter().filter(|v| v.is_none()).count();
+                assert_eq!(c.validity.null_count(), nulls);
+                for (i, want) in model.iter().enumerate() {
+                    assert_eq!(c.get(i), *want, "room {room} row {i}");
+                    if want.is_none() {
+                        assert_eq!(c.values[i], 0.0);
+                    }
+                }
+                assert!(!c.validity.get(len));
+                rows = len;
+            }
+        }
     }
 
     #[test]
