@@ -76,6 +76,11 @@ def test_rows_equal_stream_decoder(path: Path) -> None:
     table = batch.to_arrow()
     assert isinstance(table, pa.Table)
     assert table.num_rows == len(want)
+    for name in ("manufacturer", "list_id", "meter_id", "meter_type"):
+        assert table.schema.field(name).type == pa.dictionary(pa.int32(), pa.string())
+        column = table.column(name)
+        for chunk in column.chunks:  # each distinct value once per part
+            assert len(chunk.dictionary) == len(set(chunk.dictionary.to_pylist()))
     got = table.to_pylist()
     for g, w in zip(got, want, strict=True):
         for k, v in w.items():
@@ -382,7 +387,17 @@ def test_arrow_export_is_zero_copy_and_made_once() -> None:
     assert batch._arrow_columns() is cols
     for part in cols:
         for _, kind, length, nulls, valid, data, offsets in part:
-            for arr in (valid, data, offsets):
+            if kind == "dictionary":  # (size, offsets, bytes) of the distinct values
+                size, dict_offsets, dict_bytes = offsets
+                assert len(dict_offsets) == size + 1
+                assert len(dict_bytes) == dict_offsets[-1]
+                assert 0 < size <= length
+                assert data.dtype.name == "int32"
+                assert len(data) == length
+                arrays: tuple[Any, ...] = (valid, data, dict_offsets, dict_bytes)
+            else:
+                arrays = (valid, data, offsets)
+            for arr in arrays:
                 assert arr is None or not arr.flags.writeable
             assert (data is None) == (kind == "null_float64")
             assert valid is None or len(valid) == (length + 7) // 8

@@ -46,7 +46,6 @@ def batch_to_table(batch: Batch) -> Any:
         "uint32": pa.uint32(),
         "float64": pa.float64(),
         "null_float64": pa.float64(),
-        "string": pa.string(),
         "timestamp": pa.timestamp("us", tz=batch.tz),
     }
     record_batches: list[Any] = []
@@ -61,6 +60,16 @@ def batch_to_table(batch: Batch) -> Any:
                 arrays.append(pa.nulls(length, pa.float64()))
                 continue
             bufs = [None if valid is None else buffer(valid)]
+            if kind == "dictionary":  # offsets holds (size, offsets, bytes) of the dictionary
+                size, dict_offsets, dict_bytes = offsets
+                values = pa.Array.from_buffers(
+                    pa.string(), size, [None, buffer(dict_offsets), buffer(dict_bytes)]
+                )
+                keys = pa.Array.from_buffers(
+                    pa.int32(), length, [*bufs, buffer(data)], null_count=nulls
+                )
+                arrays.append(pa.DictionaryArray.from_arrays(keys, values, safe=False))
+                continue
             if offsets is not None:
                 bufs.append(buffer(offsets))
             bufs.append(buffer(data))
@@ -102,7 +111,8 @@ def conform(batch: Batch) -> Any:
         if f.name == "source":
             cols.append(pa.array([batch.source] * n, pa.string()))
         elif f.name in t.column_names:
-            cols.append(t.column(f.name))
+            # the fixed schema has plain strings where the batch has dictionaries
+            cols.append(t.column(f.name).cast(f.type))
         else:
             cols.append(pa.nulls(n, f.type))
     return pa.Table.from_arrays(cols, schema=schema)

@@ -376,13 +376,19 @@ class Batch:
     def telegrams(self) -> list[Telegram]:
         """The rows as :class:`Telegram` objects."""
     def to_arrow(self) -> Any:
-        """The batch as a ``pyarrow.Table`` (needs ``hanport[arrow]``)."""
+        """The batch as a ``pyarrow.Table`` (needs ``hanport[arrow]``), without copying the
+        columns. ``manufacturer``, ``list_id``, ``meter_id`` and ``meter_type`` are
+        ``dictionary<int32, string>`` (pandas and polars see categoricals; values compare as
+        strings); the times are ``timestamp("us", tz)`` UTC instants; numbers ``float64``."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Arrow PyCapsule stream interface."""
     def _arrow_columns(
         self,
-    ) -> tuple[tuple[tuple[str, str, int, int, Any | None, Any | None, Any | None], ...], ...]:
-        """Arrow buffers per part and column as read-only NumPy arrays (needs numpy)."""
+    ) -> tuple[tuple[tuple[str, str, int, int, Any, Any, Any], ...], ...]:
+        """Arrow buffers per part and column as read-only NumPy arrays (needs numpy): name,
+        kind, length, null count, validity, data, offsets (None where the kind has none; for
+        ``"dictionary"`` the data are the int32 keys and the last item is the dictionary's
+        size, offsets and bytes)."""
 
 @final
 class BatchIterator:

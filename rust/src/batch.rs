@@ -2,8 +2,8 @@
 //! bitmaps, string offsets), ready to be handed to Python/Arrow without a per-value object.
 //!
 //! Columns: `offset` (u64), `manufacturer`, `list_id`, `meter_id`, `meter_type` (nullable
-//! strings), `meter_time` and `notification_time` (nullable [`TimeColumn`]s), `flags` (u32) and
-//! one f64 column per [`FieldKind::Number`] row of [`TABLE`], created lazily the first time a
+//! dictionary-encoded strings, [`DictColumn`]), `meter_time` and `notification_time`
+//! (nullable [`TimeColumn`]s), `flags` (u32) and one f64 column per [`FieldKind::Number`] row of [`TABLE`], created lazily the first time a
 //! telegram carries the field (earlier rows are back-filled with nulls), so a batch of list-1
 //! telegrams only pays for the few fields list 1 has.
 //!
@@ -225,9 +225,172 @@ impl StrColumn {
         if !self.validity.get(i) {
             return None;
         }
+        core::str::from_utf8(self.bytes(i)?).ok()
+    }
+
+    /// The bytes of row `i` (empty where null).
+    fn bytes(&self, i: usize) -> Option<&[u8]> {
         let a = usize::try_from(*self.offsets.get(i)?).ok()?;
         let b = usize::try_from(*self.offsets.get(i + 1)?).ok()?;
-        core::str::from_utf8(self.data.get(a..b)?).ok()
+        self.data.get(a..b)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.validity.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.validity.is_empty()
+    }
+}
+
+/// The words that identify a string for [`DictColumn`]'s lookup: its length and its first and
+/// last (up to) 8 bytes, so that strings of at most 16 bytes are equal exactly when their
+/// words are (longer ones are compared byte by byte as well).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Words {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl Words {
+    #[inline]
+    fn of(s: &[u8]) -> Words {
+        let n = s.len();
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            for (d, x) in w.iter_mut().zip(b) {
+                *d = *x;
+            }
+            u64::from_le_bytes(w)
+        };
+        let (head, tail) = match (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+            (Some(h), Some(t)) => (u64::from_le_bytes(*h), u64::from_le_bytes(*t)),
+            _ => (word(s), 0),
+        };
+        Words { len: n, head, tail }
+    }
+}
+
+/// Dictionaries above this size are searched through a hash map, below it by a scan of
+/// their [`Words`].
+const DICT_SCAN: usize = 32;
+
+/// A nullable UTF-8 column, dictionary-encoded as Arrow's `dictionary<int32, utf8>`: each row
+/// holds the key of its value in `values` (the distinct values, in the order they first
+/// came). Meter identifiers, list identifiers, meter types and manufacturers take a handful
+/// of values over millions of rows, so a row costs 4 bytes and no copy of its text.
+#[derive(Debug, Clone, Default)]
+pub struct DictColumn {
+    /// Each row's key into `values` (0 where null).
+    pub keys: Vec<i32>,
+    /// Validity.
+    pub validity: Bitmap,
+    /// The distinct values (all valid).
+    pub values: StrColumn,
+    /// The [`Words`] of each value.
+    words: Vec<Words>,
+    /// The key of the last valid row.
+    last: Option<i32>,
+    /// Value -> key, once there are more than [`DICT_SCAN`] values.
+    index: std::collections::HashMap<Box<[u8]>, i32>,
+}
+
+impl PartialEq for DictColumn {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys == other.keys && self.validity == other.validity && self.values == other.values
+    }
+}
+
+impl DictColumn {
+    /// The key of `s`, added to the dictionary if new.
+    #[inline]
+    fn key(&mut self, text: &str) -> i32 {
+        let s = text.as_bytes();
+        let w = Words::of(s);
+        let same = |k: usize, this: &Self| {
+            this.words.get(k) == Some(&w) && (w.len <= 16 || this.values.bytes(k) == Some(s))
+        };
+        if let Some(k) = self.last {
+            if same(k as usize, self) {
+                return k;
+            }
+        }
+        let found = if self.words.len() <= DICT_SCAN {
+            (0..self.words.len()).find(|&k| same(k, self))
+        } else {
+            self.index.get(s).map(|&k| k as usize)
+        };
+        // the number of distinct values is at most the number of rows (far below 2^31)
+        let k = match found {
+            Some(k) => k,
+            None => {
+                let k = self.words.len();
+                self.values.push(Some(text));
+                self.words.push(w);
+                if k + 1 > DICT_SCAN {
+                    if self.index.is_empty() {
+                        for j in 0..k {
+                            if let Some(b) = self.values.bytes(j) {
+                                self.index.insert(b.into(), j as i32);
+                            }
+                        }
+                    }
+                    self.index.insert(s.into(), k as i32);
+                }
+                k
+            }
+        };
+        let k = i32::try_from(k).unwrap_or(i32::MAX);
+        self.last = Some(k);
+        k
+    }
+
+    #[inline]
+    fn push(&mut self, v: Option<&str>) {
+        let k = match v {
+            Some(s) => self.key(s),
+            None => 0,
+        };
+        self.keys.push(k);
+        self.validity.push(v.is_some());
+    }
+
+    /// The value of row `i`, if valid.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        if !self.validity.get(i) {
+            return None;
+        }
+        self.values.get(usize::try_from(*self.keys.get(i)?).ok()?)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Appends the rows of `other`, re-keyed into this dictionary.
+    fn extend(&mut self, other: &DictColumn) {
+        let map: Vec<i32> = (0..other.values.len())
+            .map(|k| self.key(other.values.get(k).unwrap_or_default()))
+            .collect();
+        self.keys
+            .extend(other.keys.iter().enumerate().map(|(i, &k)| {
+                if other.validity.get(i) {
+                    map.get(k as usize).copied().unwrap_or(0)
+                } else {
+                    0
+                }
+            }));
+        self.validity.extend(&other.validity);
     }
 }
 
@@ -374,13 +537,13 @@ pub struct Batch {
     /// Stream offset of each telegram's frame.
     pub offset: Vec<u64>,
     /// Manufacturer name.
-    pub manufacturer: StrColumn,
+    pub manufacturer: DictColumn,
     /// List identifier as sent.
-    pub list_id: StrColumn,
+    pub list_id: DictColumn,
     /// Meter identifier.
-    pub meter_id: StrColumn,
+    pub meter_id: DictColumn,
     /// Meter type.
-    pub meter_type: StrColumn,
+    pub meter_type: DictColumn,
     /// Meter clock.
     pub meter_time: TimeColumn,
     /// Data-notification date-time.
@@ -496,7 +659,7 @@ impl Batch {
             &mut b.meter_id,
             &mut b.meter_type,
         ] {
-            c.offsets.reserve(rows);
+            c.keys.reserve(rows);
         }
         for t in [&mut b.meter_time, &mut b.notification_time] {
             t.utc_us.reserve(rows);
@@ -608,16 +771,6 @@ impl Batch {
             }
             DecoderEvent::Error(r) => self.errors.push(r),
         }
-    }
-}
-
-impl StrColumn {
-    fn extend(&mut self, other: &StrColumn) {
-        let base = i32::try_from(self.data.len()).unwrap_or(i32::MAX);
-        self.data.extend_from_slice(&other.data);
-        self.offsets
-            .extend(other.offsets.iter().skip(1).map(|o| o.saturating_add(base)));
-        self.validity.extend(&other.validity);
     }
 }
 
@@ -912,6 +1065,51 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
+    }
+
+    #[test]
+    fn dict_column_matches_a_model() {
+        // short and long values, long ones that share their first and last 8 bytes, empty
+        // ones, nulls; more distinct values than the scan handles; then appended to another
+        let mut names: Vec<String> = vec![String::new(), "Aidon".into(), "ab".into()];
+        for i in 0..50 {
+            names.push(format!("73599928{i:04}0000")); // 16 bytes, differ in the middle
+            names.push(format!("HEAD1234{i:03}TAIL5678")); // 19 bytes, same head and tail
+        }
+        let mut x = 99u64;
+        let mut rows = |n: usize| -> Vec<Option<String>> {
+            (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let k = (x >> 33) as usize;
+                    // runs of one value, as meters send them, and now and then a null
+                    (!k.is_multiple_of(7)).then(|| names[(k / 7) % names.len()].clone())
+                })
+                .collect()
+        };
+        let (a, b) = (rows(700), rows(900));
+        let build = |rows: &[Option<String>]| {
+            let mut c = DictColumn::default();
+            for r in rows {
+                c.push(r.as_deref());
+            }
+            c
+        };
+        let (mut ca, cb) = (build(&a), build(&b));
+        for (c, model) in [(&ca, &a), (&cb, &b)] {
+            assert_eq!(c.len(), model.len());
+            for (i, want) in model.iter().enumerate() {
+                assert_eq!(c.get(i), want.as_deref(), "row {i}");
+            }
+            let distinct: std::collections::BTreeSet<_> = model.iter().flatten().collect();
+            assert_eq!(c.values.len(), distinct.len());
+        }
+        ca.extend(&cb);
+        let all: Vec<_> = a.iter().chain(&b).cloned().collect();
+        assert_eq!(ca, build(&all)); // the same keys as one column built in one go
+        for (i, want) in all.iter().enumerate() {
+            assert_eq!(ca.get(i), want.as_deref(), "row {i}");
+        }
     }
 
     #[test]

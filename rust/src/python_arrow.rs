@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::sync::{MutexExt, PyOnceLock};
 use pyo3::types::PyTuple;
 
-use crate::batch::{number_fields, Batch, Bitmap, NumColumn, StrColumn, TimeColumn};
+use crate::batch::{number_fields, Batch, Bitmap, DictColumn, NumColumn, TimeColumn};
 use crate::decode::Stats;
 use crate::hdlc::ErrorRecord;
 
@@ -43,7 +43,7 @@ pub(super) struct PartInfo {
 /// The columns of one part, until they are moved to NumPy.
 struct PartColumns {
     offset: Vec<u64>,
-    strings: [(&'static str, StrColumn); 4],
+    strings: [(&'static str, DictColumn); 4],
     times: [(&'static str, TimeColumn); 2],
     flags: Vec<u32>,
     /// Indexed like `TABLE`.
@@ -381,10 +381,19 @@ fn part_columns<'py>(
         None,
     ));
     for (name, c) in strings {
+        // keys as the data, the dictionary (its length, offsets and bytes) in the last slot
         let (nulls, valid) = validity(py, c.validity);
-        let data = array(py, c.data).into_any();
-        let offs = array(py, c.offsets).into_any();
-        cols.push((name, "string", n, nulls, valid, Some(data), Some(offs)));
+        let keys = array(py, c.keys).into_any();
+        let values = c.values;
+        let dict = (
+            values.len(),
+            array(py, values.offsets),
+            array(py, values.data),
+        )
+            .into_pyobject(py)
+            .ok()
+            .map(Bound::into_any);
+        cols.push((name, "dictionary", n, nulls, valid, Some(keys), dict));
     }
     for (name, c) in times {
         // resolved by `resolve_times`: the zone codes are all RESOLVED now
