@@ -3,9 +3,10 @@
 //!
 //! Columns: `offset` (u64), `manufacturer`, `list_id`, `meter_id`, `meter_type` (nullable
 //! dictionary-encoded strings, [`DictColumn`]), `meter_time` and `notification_time`
-//! (nullable [`TimeColumn`]s), `flags` (u32) and one f64 column per [`FieldKind::Number`] row of [`TABLE`], created lazily the first time a
-//! telegram carries the field (earlier rows are back-filled with nulls), so a batch of list-1
-//! telegrams only pays for the few fields list 1 has.
+//! (nullable [`TimeColumn`]s), `flags` (u32) and one f64 column per [`FieldKind::Number`] row
+//! of [`TABLE`], created the first time a telegram carries the field (as zeroed memory: the
+//! rows without it are nulls that are never written), so a batch of list-1 telegrams only
+//! pays for the few fields list 1 has.
 //!
 //! ```
 //! let batch = hanport::batch::decode_all(&[]);
@@ -118,8 +119,9 @@ pub struct NumColumn {
 
 impl NumColumn {
     /// An empty column whose first `rows` rows are zeroed, null and not yet counted (see
-    /// [`NumColumn::put`]): a zeroed allocation of that size needs no writes, so rows that
-    /// stay null cost nothing until [`NumColumn::finish`].
+    /// [`NumColumn::put`]): a zeroed allocation of that size needs no writes (fresh pages
+    /// come zeroed; glibc's `calloc` clears only memory it reuses), so rows that stay null
+    /// cost nothing until [`NumColumn::finish`], and pages no row writes are never touched.
     fn zeroed(rows: usize) -> Self {
         NumColumn {
             values: vec![0.0; rows],
