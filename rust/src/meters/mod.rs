@@ -1,5 +1,5 @@
-//! Vendor mapping: decoded A-XDR nodes → a [`Telegram`] of named, scaled objects
-//! (PROTOCOL.md §7, §8, §16.2–§16.4).
+//! Vendor mapping: decoded A-XDR nodes → a [`Telegram`](crate::telegram::Telegram) of named,
+//! scaled objects (PROTOCOL.md §7, §8, §16.2–§16.4).
 //!
 //! Detection uses only the frame at hand (never what came before): the list identifier, the
 //! HDLC addresses, the date-time encoding and the body's shape.
