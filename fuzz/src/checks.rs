@@ -286,6 +286,30 @@ pub fn check_axdr(data: &[u8]) {
             assert!(e.offset <= data.len(), "{e:?}");
         }
     }
+    // the same input as a body of untagged capture-object descriptors (Czech pushes)
+    let mut nodes = Vec::new();
+    match axdr::decode_untagged_captures(data, &mut nodes, axdr::MAX_DEPTH) {
+        Ok(used) => {
+            assert!(used <= data.len() && used > 0);
+            check_nodes(&nodes, used);
+            let mut out = vec![Node {
+                value: Value::Null,
+                offset: 0,
+                end: 1,
+            }];
+            let used2 = axdr::decode_untagged_captures(data, &mut out, axdr::MAX_DEPTH).unwrap();
+            assert_eq!(used2, used);
+            assert_eq!(out.len(), nodes.len() + 1);
+            for (a, b) in out[1..].iter().zip(&nodes) {
+                assert_eq!(a.end, b.end + 1);
+                assert_eq!(a.offset, b.offset);
+            }
+        }
+        Err(e) => {
+            assert_eq!(e.layer, Layer::Axdr);
+            assert!(e.offset <= data.len(), "{e:?}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

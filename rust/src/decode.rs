@@ -204,7 +204,16 @@ fn decode_notification<'a>(
         // layout is already known
     }
     nodes.clear();
-    let used = decode_into_limited(n.body, nodes, max_depth).map_err(|e| e.add_offset(body_at))?;
+    let used = match decode_into_limited(n.body, nodes, max_depth) {
+        Ok(used) => used,
+        Err(e) => {
+            // Czech pushes send their capture-object descriptors untagged; any other body
+            // keeps the error of the tagged reading
+            nodes.clear();
+            crate::dlms::axdr::decode_untagged_captures(n.body, nodes, max_depth)
+                .map_err(|_| e.add_offset(body_at))?
+        }
+    };
     if used != n.body.len() {
         return Err(Error::new(
             Layer::Axdr,

@@ -413,6 +413,105 @@ fn compact_description_len(bytes: &[u8]) -> Option<usize> {
     Some(c.position())
 }
 
+/// Smallest element of [`decode_untagged_captures`]: `02 02`, class id, logical name,
+/// attribute index and a one-byte value (null-data).
+const UNTAGGED_CAPTURE_MIN: usize = 12;
+
+/// Decodes a notification body whose capture-object descriptors carry no A-XDR tags (Czech
+/// EG.D and Sagemcom XT211 pushes): `02 02 16 e 01 n`, then `n` elements
+/// `02 02 cc cc ll ll ll ll ll ll aa <Data>` (class id, logical name and attribute index
+/// untagged, then the attribute's value). The nodes are the shape the tagged form would give
+/// without the class ids and attribute indexes: `Structure(2)`, `Enum(e)`, `Array(n)`, and
+/// per element `Structure(2)`, `OctetString(logical name)` (its offset is that of the class
+/// id) and the value's nodes. Appends to `out`; returns the bytes consumed.
+///
+/// # Errors
+/// [`Layer::Axdr`] `Malformed` where the bytes are not that shape, `Truncated`, and the errors
+/// of [`decode_into_limited`] for the values (nested one level deeper than the elements).
+pub fn decode_untagged_captures<'a>(
+    input: &'a [u8],
+    out: &mut Vec<Node<'a>>,
+    max_depth: u8,
+) -> Result<usize> {
+    let not_this = |c: &Cursor<'_>, at: usize| {
+        c.error_at(
+            at,
+            ErrorKind::Malformed("not a structure of untagged capture-object descriptors"),
+        )
+    };
+    let mut c = Cursor::new(input, Layer::Axdr);
+    let root = u32_of(out.len());
+    if c.take(3)? != [0x02, 0x02, 0x16] {
+        return Err(not_this(&c, 0));
+    }
+    let e = c.u8()?;
+    let at_array = c.position();
+    if c.u8()? != 0x01 {
+        return Err(not_this(&c, at_array));
+    }
+    let n = read_length(&mut c)?;
+    if n == 0 || n > c.remaining() / UNTAGGED_CAPTURE_MIN {
+        return Err(not_this(&c, at_array));
+    }
+    // root, enum, array: their `end` is set once the elements are in
+    out.push(Node {
+        value: Value::Structure(2),
+        offset: 0,
+        end: 0,
+    });
+    out.push(Node {
+        value: Value::Enum(e),
+        offset: 2,
+        end: root + 2,
+    });
+    out.push(Node {
+        value: Value::Array(u32_of(n)),
+        offset: u32_of(at_array),
+        end: 0,
+    });
+    let depth = max_depth.clamp(1, MAX_DEPTH);
+    if depth < 4 {
+        return Err(c.error_at(at_array, ErrorKind::TooDeep { limit: depth }));
+    }
+    for _ in 0..n {
+        let at = c.position();
+        if c.take(2)? != [0x02, 0x02] {
+            return Err(not_this(&c, at));
+        }
+        let element = u32_of(out.len());
+        out.push(Node {
+            value: Value::Structure(2),
+            offset: u32_of(at),
+            end: 0,
+        });
+        let descriptor = c.take(9)?;
+        let name = descriptor.get(2..8).unwrap_or_default();
+        out.push(Node {
+            value: Value::OctetString(name),
+            offset: u32_of(at + 2),
+            end: element + 2,
+        });
+        let from = c.position();
+        let first = out.len();
+        let used = decode_into_limited(c.rest(), out, depth - 3).map_err(|e| e.add_offset(from))?;
+        for node in out.get_mut(first..).unwrap_or_default() {
+            node.offset = node.offset.saturating_add(u32_of(from));
+        }
+        c.take(used)?;
+        let end = u32_of(out.len());
+        if let Some(node) = out.get_mut(element as usize) {
+            node.end = end;
+        }
+    }
+    let end = u32_of(out.len());
+    for i in [root, root + 2] {
+        if let Some(node) = out.get_mut(i as usize) {
+            node.end = end;
+        }
+    }
+    Ok(c.position())
+}
+
 /// Convenience: decodes `input` into a fresh node list.
 ///
 /// # Errors
@@ -426,6 +525,60 @@ pub fn decode(input: &[u8]) -> Result<(Vec<Node<'_>>, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The EG.D push body (esphome-libs/dlms_parser `raw_egd_example`), 2 of its 27 elements
+    /// and the count changed to 2, read untagged, gives the nodes of the tagged body that
+    /// sends each logical name as an octet-string instead of class id, name and attribute.
+    #[test]
+    fn untagged_captures_match_their_tagged_form() {
+        let untagged = [
+            "0202 1601 0102",
+            "0202 0001 00002a0000ff 02 0909454744303132333435",
+            "0202 0003 0100010700ff 02 06000007a4",
+        ]
+        .concat()
+        .replace(' ', "");
+        let tagged = [
+            "0202 1601 0102",
+            "0202 0906 00002a0000ff 0909454744303132333435",
+            "0202 0906 0100010700ff 06000007a4",
+        ]
+        .concat()
+        .replace(' ', "");
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let (u, t) = (hex(&untagged), hex(&tagged));
+        let mut got = Vec::new();
+        assert_eq!(
+            decode_untagged_captures(&u, &mut got, MAX_DEPTH).unwrap(),
+            u.len()
+        );
+        let (want, _) = decode(&t).unwrap();
+        fn shape<'a>(n: &[Node<'a>]) -> Vec<(Value<'a>, u32)> {
+            n.iter().map(|n| (n.value, n.end)).collect()
+        }
+        assert_eq!(shape(&got), shape(&want));
+        // the values' offsets are their tags; the names' point at their class ids
+        assert_eq!(u.get(got[5].offset as usize), Some(&0x09));
+        assert_eq!(u.get(got[8].offset as usize), Some(&0x06));
+        assert_eq!(got[4].offset, 8);
+        // the tagged body is not this shape, every cut of the untagged one is an error, and
+        // so is a nesting limit that leaves the values no room
+        assert!(decode_untagged_captures(&t, &mut Vec::new(), MAX_DEPTH).is_err());
+        for cut in 0..u.len() {
+            let mut out = Vec::new();
+            assert!(decode_untagged_captures(&u[..cut], &mut out, MAX_DEPTH).is_err());
+        }
+        assert!(decode_untagged_captures(&u, &mut Vec::new(), 3).is_err());
+        // an element count beyond what the bytes can hold
+        let mut big = u.clone();
+        big[5] = 0x7F;
+        assert!(decode_untagged_captures(&big, &mut Vec::new(), MAX_DEPTH).is_err());
+    }
 
     /// `fixed_contents_len` (the learned layouts' mask) and the decoder agree: every tag it
     /// names decodes from exactly 1 + n bytes whatever they hold, and every other tag the
