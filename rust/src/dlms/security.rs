@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 use core::fmt;
 
 use aes::Aes128;
+use aes_gcm::aead::array::Array;
 use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::{AeadInPlace, AesGcm, KeyInit};
+use aes_gcm::{AeadInOut, AesGcm, KeyInit};
 use ctr::cipher::{InnerIvInit, StreamCipher};
 
 use crate::cursor::Cursor;
@@ -368,7 +368,7 @@ struct Entry {
 
 impl Entry {
     fn new(keys: Keys) -> Entry {
-        let aes = Aes128::new(&GenericArray::from(keys.ek));
+        let aes = Aes128::new(&Array::from(keys.ek));
         Entry {
             keys,
             gcm: Aes128Gcm12::from(aes.clone()),
@@ -569,7 +569,7 @@ fn decrypt_into(c: &CipheredApdu<'_>, keys: &KeyRing, out: &mut Vec<u8>) -> Resu
         *d = *s;
     }
     let tag_at = c.ciphertext_offset.saturating_add(c.ciphertext.len());
-    let tag = c.tag.map(|t| GenericArray::from(*t));
+    let tag = c.tag.map(|t| Array::from(*t));
     let done = |protection: Protection, luxembourg_ak: bool| Decrypted {
         authenticated: matches!(
             protection,
@@ -585,7 +585,7 @@ fn decrypt_into(c: &CipheredApdu<'_>, keys: &KeyRing, out: &mut Vec<u8>) -> Resu
     match (sc.authenticated(), sc.encrypted(), tag) {
         (true, true, Some(tag)) => {
             let gcm = &entry.gcm;
-            let nonce = GenericArray::from(iv);
+            let nonce = Array::from(iv);
             let (ak, luxembourg) = match k.ak {
                 Some(ak) => (ak, false),
                 None => (LUXEMBOURG_AK, true),
@@ -595,7 +595,7 @@ fn decrypt_into(c: &CipheredApdu<'_>, keys: &KeyRing, out: &mut Vec<u8>) -> Resu
             let mut aad = [0u8; AAD_PREFIX];
             fill_aad(&mut aad, sc, &ak);
             if gcm
-                .decrypt_in_place_detached(&nonce, &aad, out, &tag)
+                .decrypt_inout_detached(&nonce, &aad, out.as_mut_slice().into(), &tag)
                 .is_ok()
             {
                 return Ok(done(Protection::AuthenticatedEncryption, luxembourg));
@@ -618,7 +618,7 @@ fn decrypt_into(c: &CipheredApdu<'_>, keys: &KeyRing, out: &mut Vec<u8>) -> Resu
         }
         (true, false, Some(tag)) => {
             let gcm = &entry.gcm;
-            let nonce = GenericArray::from(iv);
+            let nonce = Array::from(iv);
             let (ak, luxembourg) = match k.ak {
                 Some(ak) => (ak, false),
                 None => (LUXEMBOURG_AK, true),
@@ -629,7 +629,7 @@ fn decrypt_into(c: &CipheredApdu<'_>, keys: &KeyRing, out: &mut Vec<u8>) -> Resu
             fill_aad(out, sc, &ak);
             out.extend_from_slice(c.ciphertext);
             let verified = gcm
-                .decrypt_in_place_detached(&nonce, out.as_slice(), &mut [], &tag)
+                .decrypt_inout_detached(&nonce, out.as_slice(), (&mut [][..]).into(), &tag)
                 .is_ok();
             out.drain(..AAD_PREFIX);
             if verified {
@@ -672,7 +672,7 @@ fn ctr_decrypt(
     }
     let core = ctr::CtrCore::<Aes128, ctr::flavors::Ctr32BE>::inner_iv_init(
         aes.clone(),
-        &GenericArray::from(block),
+        &Array::from(block),
     );
     let mut ctr = Aes128Ctr::from_core(core);
     ctr.try_apply_keystream(buf)
@@ -817,18 +817,18 @@ mod tests {
         let mut iv = [0u8; 12];
         iv[..8].copy_from_slice(&TITLE);
         iv[8..].copy_from_slice(&ic.to_be_bytes());
-        let gcm = Aes128Gcm12::new(&GenericArray::from(*ek));
+        let gcm = Aes128Gcm12::new(&Array::from(*ek));
         let mut body = plain.to_vec();
         let tag = if sc & 0x20 != 0 {
             let mut aad = vec![sc];
             aad.extend_from_slice(ak);
-            gcm.encrypt_in_place_detached(&GenericArray::from(iv), &aad, &mut body)
+            gcm.encrypt_inout_detached(&Array::from(iv), &aad, body.as_mut_slice().into())
                 .unwrap()
         } else {
             let mut aad = vec![sc];
             aad.extend_from_slice(ak);
             aad.extend_from_slice(plain);
-            gcm.encrypt_in_place_detached(&GenericArray::from(iv), &aad, &mut [])
+            gcm.encrypt_inout_detached(&Array::from(iv), &aad, (&mut [][..]).into())
                 .unwrap()
         };
         if sc & 0x10 != 0 {
