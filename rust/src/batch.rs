@@ -16,6 +16,7 @@
 use crate::decode::{Decoder, DecoderEvent, Stats};
 use crate::dlms::datetime::{CosemDateTime, TimeBasis};
 use crate::hdlc::ErrorRecord;
+use crate::meters::layout::word;
 use crate::obis::{FieldKind, TABLE};
 use crate::telegram::{Manufacturer, TelegramRef};
 
@@ -262,18 +263,12 @@ impl Words {
     #[inline]
     fn of(s: &[u8]) -> Words {
         let n = s.len();
-        let word = |b: &[u8]| {
-            let mut w = [0u8; 8];
-            for (d, x) in w.iter_mut().zip(b) {
-                *d = *x;
-            }
-            u64::from_le_bytes(w)
-        };
-        let (head, tail) = match (s.first_chunk::<8>(), s.last_chunk::<8>()) {
-            (Some(h), Some(t)) => (u64::from_le_bytes(*h), u64::from_le_bytes(*t)),
-            _ => (word(s), 0),
-        };
-        Words { len: n, head, tail }
+        let tail = if n > 8 { s.get(n - 8..) } else { None };
+        Words {
+            len: n,
+            head: word(s.get(..8).unwrap_or(s)),
+            tail: tail.map_or(0, word),
+        }
     }
 }
 

@@ -196,7 +196,7 @@ fn int_at(body: &[u8], at: usize, width: u8, signed: bool) -> Option<DataRef<'_>
 /// A little-endian word of up to 8 bytes, zero-padded (built in a register: copying the bytes
 /// to memory and loading the word would stall the load on the stores).
 #[inline]
-fn word(bytes: &[u8]) -> u64 {
+pub(crate) fn word(bytes: &[u8]) -> u64 {
     match <[u8; 8]>::try_from(bytes) {
         Ok(w) => u64::from_le_bytes(w),
         Err(_) => bytes
