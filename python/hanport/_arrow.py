@@ -111,8 +111,9 @@ def conform(batch: Batch) -> Any:
         if f.name == "source":
             cols.append(pa.array([batch.source] * n, pa.string()))
         elif f.name in t.column_names:
+            col = t.column(f.name)
             # the fixed schema has plain strings where the batch has dictionaries
-            cols.append(t.column(f.name).cast(f.type))
+            cols.append(col.cast(f.type) if col.type != f.type else col)
         else:
             cols.append(pa.nulls(n, f.type))
     return pa.Table.from_arrays(cols, schema=schema)
